@@ -1,0 +1,184 @@
+//! Operator commands: init, registrar management, key export, query, outbox.
+
+use super::{EX_OK, Paths, load_config, open_store};
+use crate::auth::{SigningKey, parse_certificate};
+use crate::cli::{OutboxCommand, QueryCommand, RegistrarCommand, RegistrarKeyCommand};
+use crate::clock::Clock;
+use crate::config::DEFAULT_TOML;
+use crate::pipeline::Registry;
+use crate::reply::rfc3339;
+use crate::store::{RegistrarStatus, Store};
+use anyhow::{Context, bail};
+
+/// `regmail init`: safe to run twice.
+pub fn init(paths: &Paths, clock: &dyn Clock) -> anyhow::Result<u8> {
+    std::fs::create_dir_all(&paths.data_dir).with_context(|| format!("creating {}", paths.data_dir.display()))?;
+    if !paths.config.exists() {
+        std::fs::write(&paths.config, DEFAULT_TOML).with_context(|| format!("writing {}", paths.config.display()))?;
+        println!("wrote {}", paths.config.display());
+    }
+    let config = load_config(paths)?;
+    let store = Store::open(&paths.db(), std::time::Duration::from_millis(config.database.busy_timeout_ms))?;
+    println!("database {} at schema version {}", paths.db().display(), store.schema_version()?);
+    let key_path = paths.key();
+    if key_path.exists() {
+        let key = SigningKey::load(&key_path)?;
+        println!("registry key {} (kept)", key.fingerprint());
+    } else {
+        let uid = format!("{} <{}>", config.registry.name, config.registry.email);
+        let key = SigningKey::generate(&uid, clock.now())?;
+        key.save(&key_path)?;
+        println!("registry key {} (new, Ed25519)", key.fingerprint());
+    }
+    std::fs::create_dir_all(paths.data_dir.join(&config.delivery.file_dir))?;
+    Ok(EX_OK)
+}
+
+fn read_cert(file: &std::path::Path) -> anyhow::Result<crate::auth::ParsedCert> {
+    let data = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    parse_certificate(&data).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))
+}
+
+/// `regmail registrar ...`
+pub fn registrar(paths: &Paths, clock: &dyn Clock, cmd: RegistrarCommand) -> anyhow::Result<u8> {
+    let config = load_config(paths)?;
+    let mut store = open_store(paths, &config)?;
+    let now = rfc3339(clock.now());
+    match cmd {
+        RegistrarCommand::Add { id, name, email, key } => {
+            if !(1..=99_999).contains(&id) {
+                bail!("--id must be 1..99999");
+            }
+            crate::template::check_email(&email).map_err(|_| anyhow::anyhow!("--email {email:?} is not an address"))?;
+            if config.is_own_address(&email) {
+                bail!("--email {email} is one of the registry's own addresses");
+            }
+            let cert = read_cert(&key)?;
+            if !store.add_registrar(id, &name, &email, &now)? {
+                bail!("registrar {id} exists already");
+            }
+            add_cert(&mut store, id, &cert, &now)?;
+            println!("registrar {id} {name} <{email}> with key {}", cert.fingerprint);
+        }
+        RegistrarCommand::List => list(&store)?,
+        RegistrarCommand::Key(RegistrarKeyCommand::Add { id, key }) => {
+            if store.registrar(id)?.is_none() {
+                bail!("no registrar {id}");
+            }
+            let cert = read_cert(&key)?;
+            add_cert(&mut store, id, &cert, &now)?;
+            println!("registrar {id}: key {} added", cert.fingerprint);
+        }
+        RegistrarCommand::Key(RegistrarKeyCommand::Remove { id, fingerprint }) => {
+            let fpr: String = fingerprint.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_uppercase();
+            if !store.remove_certificate(id, &fpr)? {
+                bail!("registrar {id} has no key {fpr}");
+            }
+            println!("registrar {id}: key {fpr} removed");
+        }
+        RegistrarCommand::Suspend { id } => set_status(&mut store, id, RegistrarStatus::Suspended)?,
+        RegistrarCommand::Resume { id } => set_status(&mut store, id, RegistrarStatus::Active)?,
+    }
+    Ok(EX_OK)
+}
+
+fn add_cert(store: &mut Store, id: u32, cert: &crate::auth::ParsedCert, now: &str) -> anyhow::Result<()> {
+    if let Err(other) = store.add_certificate(id, &cert.fingerprint, &cert.bytes, &cert.key_handles, now)? {
+        bail!("key {} is registered to registrar {other}", cert.fingerprint);
+    }
+    Ok(())
+}
+
+fn set_status(store: &mut Store, id: u32, status: RegistrarStatus) -> anyhow::Result<()> {
+    if !store.set_registrar_status(id, status)? {
+        bail!("no registrar {id}");
+    }
+    println!("registrar {id}: {}", status.as_str());
+    Ok(())
+}
+
+fn list(store: &Store) -> anyhow::Result<()> {
+    for r in store.registrars()? {
+        println!("{:>5}  {:<9}  {}  <{}>", r.id, r.status.as_str(), r.name, r.email);
+        for (fpr, added) in store.certificates_of(r.id)? {
+            println!("       key {fpr}  added {added}");
+        }
+    }
+    Ok(())
+}
+
+/// `regmail key export`
+pub fn key_export(paths: &Paths) -> anyhow::Result<u8> {
+    let key = SigningKey::load(&paths.key()).context("loading the registry key (run `regmail init`)")?;
+    print!("{}", key.public_armored()?);
+    Ok(EX_OK)
+}
+
+/// `regmail query ...`
+pub fn query(paths: &Paths, q: QueryCommand) -> anyhow::Result<u8> {
+    let config = load_config(paths)?;
+    let store = open_store(paths, &config)?;
+    let (name, found) = match q {
+        QueryCommand::Domain { name } => {
+            let name = name.to_ascii_lowercase();
+            let row = store.domain(&name)?;
+            if let Some(d) = &row {
+                println!("domain:       {}\nregistrar:    {}\nstatus:       {}", d.name, d.registrar_id, d.status.join(" "));
+                println!("created:      {}\nexpires:      {}", d.created, d.expires);
+                for (role, handle) in &d.contacts {
+                    println!("{:<14}{handle}", format!("{role}:"));
+                }
+                for (host, addrs) in &d.nameservers {
+                    println!("nserver:      {host} {}", addrs.join(" "));
+                }
+            }
+            (name, row.is_some())
+        }
+        QueryCommand::Handle { handle } => {
+            let handle = handle.to_ascii_uppercase();
+            let row = store.person(&handle)?;
+            if let Some(p) = &row {
+                println!("nic-hdl:      {}\nregistrar:    {}", p.handle, p.registrar_id);
+                for (k, v) in &p.fields {
+                    for line in v.split('\n').filter(|l| !l.is_empty()) {
+                        println!("{:<14}{line}", format!("{k}:"));
+                    }
+                }
+            }
+            (handle, row.is_some())
+        }
+    };
+    if !found {
+        eprintln!("regmail: {name} not found");
+        return Ok(1);
+    }
+    println!("history:");
+    for [trid, at, registrar, transaction, result] in store.history(&name)? {
+        println!("  {trid}  {at}  registrar {registrar}  {transaction}  {result}");
+    }
+    Ok(EX_OK)
+}
+
+/// `regmail outbox ...`
+pub fn outbox(mut reg: Registry, cmd: OutboxCommand) -> anyhow::Result<u8> {
+    match cmd {
+        OutboxCommand::List => {
+            for m in reg.store.outbox_all()? {
+                let state = m.delivered.clone().map_or_else(|| "queued".to_string(), |d| format!("delivered {d}"));
+                println!("{:>6}  {}  {:<32}  attempts {}  {state}", m.id, m.server_trid, m.recipient, m.attempts);
+                if let Some(e) = &m.last_error {
+                    println!("        last error: {e}");
+                }
+            }
+        }
+        OutboxCommand::Flush => {
+            let now = reg.clock.now();
+            let report = crate::reply::deliver(&reg.config, &reg.data_dir, &mut reg.store, now)?;
+            println!("delivered {}, deferred {}", report.delivered, report.deferred);
+            if report.deferred > 0 {
+                return Ok(super::EX_TEMPFAIL);
+            }
+        }
+    }
+    Ok(EX_OK)
+}

@@ -1,0 +1,118 @@
+//! The top of the program: carries out one command of [`crate::cli::Cli`].
+//!
+//! Input: parsed arguments. Output: text on stdout/stderr and an exit code.
+//! Invariants: this is the only place `anyhow` is used; every stage below
+//! returns its own error type; paths inside the data directory are fixed.
+
+mod admin;
+mod demo;
+mod mailflow;
+mod submit;
+
+use crate::auth::SigningKey;
+use crate::cli::{Cli, Command};
+use crate::clock::{Clock, FixedClock, SystemClock};
+use crate::config::Config;
+use crate::pipeline::Registry;
+use crate::store::Store;
+use anyhow::{Context, bail};
+use chrono::{DateTime, Utc};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use demo::DEMO_NOW;
+pub use mailflow::Summary;
+
+/// Exit code: handled (sysexits EX_OK).
+pub const EX_OK: u8 = 0;
+/// Exit code: wrong command-line use (EX_USAGE).
+pub const EX_USAGE: u8 = 64;
+/// Exit code: temporary failure, the MTA retries (EX_TEMPFAIL).
+pub const EX_TEMPFAIL: u8 = 75;
+
+/// File names inside the data directory.
+pub const CONFIG_FILE: &str = "regmail.toml";
+/// The database.
+pub const DB_FILE: &str = "regmail.sqlite";
+/// The registry's secret key.
+pub const KEY_FILE: &str = "registry-key.asc";
+
+/// Runs the command; returns the exit code.
+pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    let Some(clock) = clock_from(cli.now.as_deref()) else {
+        eprintln!("regmail: --now must be an RFC 3339 instant, e.g. 2026-11-22T08:15:00Z");
+        return Ok(EX_USAGE);
+    };
+    let paths = Paths::new(&cli);
+    match cli.command {
+        Command::Init => admin::init(&paths, clock.as_ref()),
+        Command::Registrar(c) => admin::registrar(&paths, clock.as_ref(), c),
+        Command::Key(_) => admin::key_export(&paths),
+        Command::Process => mailflow::process(open(&paths, clock)?),
+        Command::Replay { paths: inputs } => mailflow::replay(open(&paths, clock)?, &inputs),
+        Command::Check { file } => mailflow::check(open(&paths, clock)?, &file),
+        Command::Query(q) => admin::query(&paths, q),
+        Command::Outbox(o) => admin::outbox(open(&paths, clock)?, o),
+        Command::Submit(args) => submit::submit(&args, clock.as_ref()),
+        Command::Demo { keys, fixtures } => demo::run(keys, fixtures),
+    }
+}
+
+/// Parses `--now`; `None` if it is given and invalid.
+pub fn clock_from(now: Option<&str>) -> Option<Box<dyn Clock>> {
+    match now {
+        None => Some(Box::new(SystemClock)),
+        Some(s) => DateTime::parse_from_rfc3339(s).ok().map(|t| Box::new(FixedClock(t.with_timezone(&Utc))) as Box<dyn Clock>),
+    }
+}
+
+/// Where things live.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// The configuration file.
+    pub config: PathBuf,
+}
+
+impl Paths {
+    fn new(cli: &Cli) -> Paths {
+        let config = cli.config.clone().unwrap_or_else(|| cli.data_dir.join(CONFIG_FILE));
+        Paths { data_dir: cli.data_dir.clone(), config }
+    }
+
+    /// For a given data directory with its own configuration file.
+    pub fn in_dir(dir: &Path) -> Paths {
+        Paths { data_dir: dir.to_path_buf(), config: dir.join(CONFIG_FILE) }
+    }
+
+    fn db(&self) -> PathBuf {
+        self.data_dir.join(DB_FILE)
+    }
+
+    fn key(&self) -> PathBuf {
+        self.data_dir.join(KEY_FILE)
+    }
+}
+
+fn load_config(paths: &Paths) -> anyhow::Result<Config> {
+    let config = Config::load(&paths.config)?;
+    config.profile()?;
+    Ok(config)
+}
+
+fn open_store(paths: &Paths, config: &Config) -> anyhow::Result<Store> {
+    let db = paths.db();
+    if !db.exists() {
+        bail!("{} is not initialised: run `regmail init` first", paths.data_dir.display());
+    }
+    Ok(Store::open(&db, Duration::from_millis(config.database.busy_timeout_ms))?)
+}
+
+/// Opens an initialised data directory.
+pub fn open(paths: &Paths, clock: Box<dyn Clock>) -> anyhow::Result<Registry> {
+    let config = load_config(paths)?;
+    let store = open_store(paths, &config)?;
+    let key = SigningKey::load(&paths.key()).context("loading the registry key")?;
+    Ok(Registry { config, store, key, clock, data_dir: paths.data_dir.clone() })
+}

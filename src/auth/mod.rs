@@ -1,0 +1,248 @@
+//! Auth: OpenPGP verification of a registrar's cleartext-signed block, and the
+//! registry's own signing key.
+//!
+//! Input: the one signed block found by `intake`, the certificates registered
+//! in the `store` (looked up by the signature's issuer key handles only: cost
+//! per mail does not grow with the number of registrars), and the clock.
+//! Output: a [`VerifiedBody`] (the signed text, dash-escaping undone, and the
+//! registrar whose registered key made the signature) or a [`Refusal`] with
+//! 4008/4009/4010/4013. Invariant: a `VerifiedBody` can only be made here, and
+//! only after sequoia verified the signature, so nothing unverified can reach
+//! `policy` or `store`.
+
+mod keyring;
+mod signing;
+
+pub use keyring::{ParsedCert, parse_certificate};
+pub use signing::{SigningKey, SigningError};
+
+use crate::rejection::{Code, Rejection};
+use crate::store::{Store, StoreError};
+use chrono::{DateTime, Duration, Utc};
+use sequoia_openpgp as openpgp;
+use openpgp::cert::Cert;
+use openpgp::parse::Parse;
+use openpgp::parse::stream::{MessageLayer, MessageStructure, VerificationError, VerificationHelper, VerifierBuilder};
+use openpgp::policy::StandardPolicy;
+use openpgp::KeyHandle;
+use std::io::Read;
+use std::time::SystemTime;
+
+/// Signed text whose signature verified against a registered certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedBody {
+    text: String,
+    signer: Signer,
+}
+
+impl VerifiedBody {
+    /// The signed text (LF line ends, dash-escaping undone).
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Who signed it.
+    pub fn signer(&self) -> &Signer {
+        &self.signer
+    }
+}
+
+/// The registrar whose registered certificate made a signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signer {
+    /// The registrar owning the certificate.
+    pub registrar_id: u32,
+    /// The certificate's fingerprint (upper-case hex).
+    pub fingerprint: String,
+    /// When the signature was made.
+    pub signed_at: DateTime<Utc>,
+}
+
+/// Why a signed block was not accepted; `signer` is set when the signature's
+/// mathematics verified with a registered key (the mail can then be answered).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The 4xxx finding.
+    pub rejection: Rejection,
+    /// The registrar attributable from the signature, if any.
+    pub signer: Option<Signer>,
+}
+
+/// A fault of ours while verifying (the caller exits 75).
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// The certificate lookup failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The signature-time window of template.md section 1.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    /// Oldest acceptable age.
+    pub max_age: Duration,
+    /// Furthest acceptable future.
+    pub max_future: Duration,
+}
+
+/// What the verifier helper learned.
+struct Helper<'a> {
+    store: &'a Store,
+    certs: Vec<(Cert, u32)>,
+    fault: Option<StoreError>,
+    outcome: Option<Verdict>,
+    now: SystemTime,
+}
+
+#[derive(Debug, Clone)]
+enum Verdict {
+    Good { fingerprint: String, signed_at: SystemTime, still_valid: bool },
+    Bad { code: Code, why: String, attributable: Option<(String, SystemTime)> },
+}
+
+fn to_utc(t: SystemTime) -> DateTime<Utc> {
+    DateTime::<Utc>::from(t)
+}
+
+fn policy() -> StandardPolicy<'static> {
+    StandardPolicy::new()
+}
+
+/// Verifies a cleartext-signed block at `now`.
+pub fn verify(block: &str, store: &Store, now: DateTime<Utc>, window: Window) -> Result<Result<VerifiedBody, Refusal>, AuthError> {
+    let refuse = |code: Code, why: &str| Ok(Err(Refusal { rejection: Rejection::new(code).detail(why), signer: None }));
+    let p = policy();
+    let now_st: SystemTime = now.into();
+    let helper = Helper { store, certs: Vec::new(), fault: None, outcome: None, now: now_st };
+    let built = VerifierBuilder::from_bytes(block.as_bytes()).and_then(|b| b.with_policy(&p, Some(now_st), helper));
+    let mut verifier = match built {
+        Ok(v) => v,
+        Err(e) => return refuse(Code::BadSignature, &short(&e)),
+    };
+    let mut text = Vec::new();
+    let read = verifier.read_to_end(&mut text);
+    let helper = verifier.into_helper();
+    if let Some(fault) = helper.fault {
+        return Err(AuthError::Store(fault));
+    }
+    let owner = |fpr: &str| helper.certs.iter().find(|(c, _)| c.fingerprint().to_hex() == fpr).map(|(_, r)| *r);
+    match helper.outcome {
+        Some(Verdict::Good { fingerprint, signed_at, still_valid }) => {
+            let Some(registrar_id) = owner(&fingerprint) else {
+                return refuse(Code::KeyNotRegistered, "unknown key");
+            };
+            let signer = Signer { registrar_id, fingerprint, signed_at: to_utc(signed_at) };
+            let signed = to_utc(signed_at);
+            let refusal = |code: Code, why: String| Refusal { rejection: Rejection::new(code).detail(why), signer: Some(signer.clone()) };
+            if signed < now - window.max_age || signed > now + window.max_future {
+                return Ok(Err(refusal(Code::SignatureTime, format!("signed {}", signed.format("%Y-%m-%dT%H:%M:%SZ")))));
+            }
+            if !still_valid {
+                return Ok(Err(refusal(Code::KeyExpiredRevoked, "key not valid now".into())));
+            }
+            if read.is_err() {
+                return refuse(Code::BadSignature, "unreadable signed text");
+            }
+            match String::from_utf8(text) {
+                Ok(text) => Ok(Ok(VerifiedBody { text, signer })),
+                Err(_) => refuse(Code::NonAscii, "signed text is not ASCII"),
+            }
+        }
+        Some(Verdict::Bad { code, why, attributable }) => {
+            let signer = attributable.and_then(|(fpr, at)| {
+                owner(&fpr).map(|registrar_id| Signer { registrar_id, fingerprint: fpr, signed_at: to_utc(at) })
+            });
+            Ok(Err(Refusal { rejection: Rejection::new(code).detail(why), signer }))
+        }
+        None => refuse(Code::BadSignature, &read.err().map(|e| e.to_string()).unwrap_or_else(|| "no signature".into())),
+    }
+}
+
+fn short(e: &anyhow::Error) -> String {
+    let s = e.to_string();
+    s.chars().take(50).collect()
+}
+
+impl VerificationHelper for Helper<'_> {
+    fn get_certs(&mut self, ids: &[KeyHandle]) -> openpgp::Result<Vec<Cert>> {
+        let handles: Vec<String> = ids.iter().map(KeyHandle::to_hex).collect();
+        match self.store.certs_for_key_handles(&handles) {
+            Ok(rows) => {
+                for row in rows {
+                    if let Ok(cert) = Cert::from_bytes(&row.cert) {
+                        self.certs.push((cert, row.registrar_id));
+                    }
+                }
+            }
+            Err(e) => self.fault = Some(e),
+        }
+        Ok(self.certs.iter().map(|(c, _)| c.clone()).collect())
+    }
+
+    fn check(&mut self, structure: MessageStructure<'_>) -> openpgp::Result<()> {
+        let mut best: Option<Verdict> = None;
+        for layer in structure.into_iter() {
+            let MessageLayer::SignatureGroup { results } = layer else { continue };
+            for result in results {
+                let verdict = judge(result, self.now);
+                let good = matches!(verdict, Verdict::Good { .. });
+                if good || best.is_none() {
+                    best = Some(verdict);
+                }
+                if good {
+                    break;
+                }
+            }
+        }
+        self.outcome = best;
+        Ok(())
+    }
+}
+
+/// Classifies one signature's result into a verdict.
+fn judge(result: Result<openpgp::parse::stream::GoodChecksum<'_>, VerificationError<'_>>, now: SystemTime) -> Verdict {
+    let p = policy();
+    let bad = |code: Code, why: String| Verdict::Bad { code, why, attributable: None };
+    match result {
+        Ok(good) => {
+            let signed_at = good.sig.signature_creation_time().unwrap_or(now);
+            let cert = good.ka.cert();
+            let still_valid = cert.with_policy(&p, now).is_ok_and(|vc| {
+                vc.alive().is_ok()
+                    && !matches!(vc.revocation_status(), openpgp::types::RevocationStatus::Revoked(_))
+                    && good.sig.signature_alive(now, std::time::Duration::ZERO).is_ok()
+            });
+            Verdict::Good { fingerprint: cert.fingerprint().to_hex(), signed_at, still_valid }
+        }
+        Err(VerificationError::MissingKey { .. }) => bad(Code::KeyNotRegistered, "signing key not registered".into()),
+        Err(VerificationError::UnboundKey { cert, sig, .. }) => Verdict::Bad {
+            code: Code::KeyExpiredRevoked,
+            why: "key not valid when signing".into(),
+            attributable: math_holds_cert(sig, cert).then(|| (cert.fingerprint().to_hex(), sig.signature_creation_time().unwrap_or(now))),
+        },
+        Err(VerificationError::BadKey { sig, ka, .. }) => Verdict::Bad {
+            code: Code::KeyExpiredRevoked,
+            why: "key expired or revoked".into(),
+            attributable: sig.verify_document(ka.key()).is_ok().then(|| (ka.cert().fingerprint().to_hex(), sig.signature_creation_time().unwrap_or(now))),
+        },
+        Err(VerificationError::BadSignature { sig, ka, .. }) => {
+            let signed_at = sig.signature_creation_time().unwrap_or(now);
+            if sig.verify_document(ka.key()).is_ok() {
+                // The mathematics holds: the signature is not alive at `now`.
+                let future = signed_at > now;
+                Verdict::Bad {
+                    code: if future { Code::SignatureTime } else { Code::KeyExpiredRevoked },
+                    why: if future { "signed in the future".into() } else { "signature expired".into() },
+                    attributable: Some((ka.cert().fingerprint().to_hex(), signed_at)),
+                }
+            } else {
+                bad(Code::BadSignature, "signature does not match the text".into())
+            }
+        }
+        Err(e) => bad(Code::BadSignature, e.to_string().chars().take(50).collect()),
+    }
+}
+
+fn math_holds_cert(sig: &openpgp::packet::Signature, cert: &Cert) -> bool {
+    cert.keys().any(|k| sig.verify_document(k.key()).is_ok())
+}

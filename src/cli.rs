@@ -1,0 +1,188 @@
+//! The command-line contract (cli.md): clap definitions only.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// regmail: a domain registry's mail robot.
+#[derive(Debug, Parser)]
+#[command(name = "regmail", version, about)]
+pub struct Cli {
+    /// Data directory: regmail.toml, the database, the registry key, the outbox.
+    #[arg(long, global = true, env = "REGMAIL_DATA_DIR", default_value = "./regmail-data")]
+    pub data_dir: PathBuf,
+    /// Another configuration file.
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// Run as if it were this instant (RFC 3339), e.g. 2026-11-22T08:15:00Z.
+    #[arg(long, global = true)]
+    pub now: Option<String>,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the data directory, configuration, database and registry key.
+    Init,
+    /// Manage registrars.
+    #[command(subcommand)]
+    Registrar(RegistrarCommand),
+    /// The registry's own key.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Handle ONE message from standard input (the MTA pipe).
+    Process,
+    /// Handle many messages: .eml files, directories, maildirs, mbox files.
+    Replay {
+        /// Files and directories, handled in name order.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Validate a template or mail as `process` would, changing nothing.
+    Check {
+        /// A mail (.eml), a signed template, or a plain template.
+        file: PathBuf,
+    },
+    /// Show an object.
+    #[command(subcommand)]
+    Query(QueryCommand),
+    /// The outgoing mail queue.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
+    /// Wrap a template into a signed mail that passes every mail-layer rule.
+    Submit(SubmitArgs),
+    /// Run a demo registry in a temporary directory on the shipped fixtures.
+    Demo {
+        /// Directory of test keys and registrars.toml.
+        #[arg(long)]
+        keys: Option<PathBuf>,
+        /// Directory of fixture mails.
+        #[arg(long)]
+        fixtures: Option<PathBuf>,
+    },
+}
+
+/// `registrar ...`
+#[derive(Debug, Subcommand)]
+pub enum RegistrarCommand {
+    /// Register a registrar with its reply address and certificate.
+    Add {
+        /// registrar-id, 1..99999.
+        #[arg(long)]
+        id: u32,
+        /// Name.
+        #[arg(long)]
+        name: String,
+        /// Registered reply address.
+        #[arg(long)]
+        email: String,
+        /// OpenPGP certificate (armoured or binary).
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// List registrars and their certificates.
+    List,
+    /// Add or remove a certificate.
+    #[command(subcommand)]
+    Key(RegistrarKeyCommand),
+    /// Refuse the registrar's templates (6002).
+    Suspend {
+        /// registrar-id.
+        #[arg(long)]
+        id: u32,
+    },
+    /// Accept the registrar's templates again.
+    Resume {
+        /// registrar-id.
+        #[arg(long)]
+        id: u32,
+    },
+}
+
+/// `registrar key ...`
+#[derive(Debug, Subcommand)]
+pub enum RegistrarKeyCommand {
+    /// Add (or update) a certificate.
+    Add {
+        /// registrar-id.
+        #[arg(long)]
+        id: u32,
+        /// Certificate file.
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Remove a certificate by fingerprint.
+    Remove {
+        /// registrar-id.
+        #[arg(long)]
+        id: u32,
+        /// Primary key fingerprint (hex).
+        #[arg(long)]
+        fingerprint: String,
+    },
+}
+
+/// `key ...`
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Print the registry's public certificate, armoured.
+    Export,
+}
+
+/// `query ...`
+#[derive(Debug, Subcommand)]
+pub enum QueryCommand {
+    /// A domain.
+    Domain {
+        /// Name.
+        name: String,
+    },
+    /// A contact handle.
+    Handle {
+        /// Handle.
+        handle: String,
+    },
+}
+
+/// `outbox ...`
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// Show queued and delivered mail.
+    List,
+    /// Deliver every due mail now.
+    Flush,
+}
+
+/// `submit ...`
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// The registrar's secret key (armoured TSK).
+    #[arg(long)]
+    pub key: PathBuf,
+    /// registrar-id (for the Subject).
+    #[arg(long)]
+    pub registrar: u32,
+    /// From: address.
+    #[arg(long, default_value = "registrar@example.invalid")]
+    pub from: String,
+    /// To: address.
+    #[arg(long, default_value = "robot@registry.example")]
+    pub to: String,
+    /// Skip the mail-layer checks of the template (for making test mails).
+    #[arg(long)]
+    pub raw: bool,
+    /// The template.
+    pub file: PathBuf,
+}
+
+impl Command {
+    /// The exit code for an internal failure: 75 where an MTA or timer retries.
+    pub fn failure_code(&self) -> u8 {
+        match self {
+            Command::Process | Command::Replay { .. } | Command::Outbox(_) => 75,
+            _ => 1,
+        }
+    }
+}

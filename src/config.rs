@@ -1,0 +1,369 @@
+//! Configuration: `regmail.toml` and the policy profiles it holds.
+//!
+//! Input: the TOML file in the data directory (or `--config`). Output: a
+//! [`Config`] with every knob of template.md, reply.md and cli.md, defaults
+//! filled in. Invariants: a missing file means all defaults; an unreadable or
+//! invalid file is a [`ConfigError`] (the caller exits 75); profiles are data,
+//! never code: a new registry's rules are a new `[profiles.NAME]` table.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A fault reading the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file exists but cannot be read.
+    #[error("cannot read configuration {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("invalid configuration {path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The TOML error.
+        source: Box<toml::de::Error>,
+    },
+    /// The selected profile does not exist.
+    #[error("configuration names profile {0:?}, which is not defined")]
+    UnknownProfile(String),
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The registry's identity.
+    pub registry: RegistrySettings,
+    /// Mail-layer limits.
+    pub mail: MailSettings,
+    /// Outgoing mail.
+    pub delivery: DeliverySettings,
+    /// Database settings.
+    pub database: DatabaseSettings,
+    /// Policy profiles by name; `at` is always present.
+    pub profiles: BTreeMap<String, Profile>,
+}
+
+/// Who the registry is.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegistrySettings {
+    /// Display name used in `From:`.
+    pub name: String,
+    /// The robot's address: `From:` of every reply.
+    pub email: String,
+    /// The domain of generated Message-IDs.
+    pub domain: String,
+    /// The active policy profile.
+    pub profile: String,
+    /// Further addresses of the registry (refused in contact data, never mailed).
+    pub own_addresses: Vec<String>,
+}
+
+/// Limits of the mail layer (template.md section 1).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailSettings {
+    /// Larger mails are refused unread (4014).
+    pub max_mail_bytes: usize,
+    /// Longest allowed line (4004).
+    pub max_line_length: usize,
+    /// Oldest acceptable signature, in hours (4010).
+    pub signature_max_age_hours: i64,
+    /// How far a signature may lie in the future, in minutes (4010).
+    pub signature_max_future_minutes: i64,
+}
+
+/// How outgoing mail leaves the outbox (cli.md section 4).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeliverySettings {
+    /// `file`, `sendmail` or `smtp`.
+    pub transport: Transport,
+    /// Directory for the `file` transport; relative to the data dir.
+    pub file_dir: PathBuf,
+    /// The sendmail binary for the `sendmail` transport.
+    pub sendmail_command: PathBuf,
+    /// SMTP relay host.
+    pub smtp_host: String,
+    /// SMTP port.
+    pub smtp_port: u16,
+    /// Use STARTTLS.
+    pub smtp_starttls: bool,
+    /// SMTP user name (empty: no authentication).
+    pub smtp_user: String,
+    /// SMTP password.
+    pub smtp_password: String,
+}
+
+/// The transport kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// One `.eml` file per message.
+    File,
+    /// Pipe to a sendmail-compatible binary.
+    Sendmail,
+    /// An SMTP relay.
+    Smtp,
+}
+
+/// SQLite settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// How long to wait for a busy database before exiting 75.
+    pub busy_timeout_ms: u64,
+}
+
+/// Whether nameserver IPs are required for every host or only in-zone ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IpRule {
+    /// Every host needs an address.
+    All,
+    /// Only hosts under the registry's zones (and only they may have one).
+    InZone,
+}
+
+/// How transfers are authorised (lifecycle.md sections 1 and 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TransferMode {
+    /// The holder confirms by mail.
+    HolderConfirmation,
+    /// The losing registrar acks or nacks.
+    LosingRegistrar,
+    /// The domain's authinfo proves the right.
+    Authinfo,
+}
+
+/// One registry's rules (template.md section 7).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Profile {
+    /// Zones served, lower-case, without dots at the ends.
+    pub zones: Vec<String>,
+    /// Handle suffix, e.g. `NICAT`.
+    pub handle_suffix: String,
+    /// The required `source:` value.
+    pub source: String,
+    /// Fewest nameservers.
+    pub min_nameservers: usize,
+    /// Most nameservers.
+    pub max_nameservers: usize,
+    /// Most addresses per nameserver host.
+    pub max_ips_per_host: usize,
+    /// The IP rule.
+    pub nameserver_ip_required: IpRule,
+    /// Shortest registrable label (characters).
+    pub min_label_length: usize,
+    /// Longest label (on the ACE form).
+    pub max_label_length: usize,
+    /// Longest registration period in years.
+    pub max_period: u32,
+    /// Transfer mode.
+    pub transfer_mode: TransferMode,
+    /// A private-person holder must also be the admin contact (.lv).
+    pub natural_holder_is_admin: bool,
+    /// Every n-th create goes to quality control (0: never).
+    pub qc_every: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let mut profiles = BTreeMap::new();
+        profiles.insert("at".to_string(), Profile::default());
+        Config {
+            registry: RegistrySettings::default(),
+            mail: MailSettings::default(),
+            delivery: DeliverySettings::default(),
+            database: DatabaseSettings::default(),
+            profiles,
+        }
+    }
+}
+
+impl Default for RegistrySettings {
+    fn default() -> Self {
+        RegistrySettings {
+            name: "Example Registry".into(),
+            email: "robot@registry.example".into(),
+            domain: "registry.example".into(),
+            profile: "at".into(),
+            own_addresses: vec!["hostmaster@registry.example".into()],
+        }
+    }
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        MailSettings {
+            max_mail_bytes: 256 * 1024,
+            max_line_length: 78,
+            signature_max_age_hours: 72,
+            signature_max_future_minutes: 10,
+        }
+    }
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        DeliverySettings {
+            transport: Transport::File,
+            file_dir: PathBuf::from("outbox"),
+            sendmail_command: PathBuf::from("/usr/sbin/sendmail"),
+            smtp_host: "localhost".into(),
+            smtp_port: 25,
+            smtp_starttls: false,
+            smtp_user: String::new(),
+            smtp_password: String::new(),
+        }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        DatabaseSettings { busy_timeout_ms: 10_000 }
+    }
+}
+
+impl Default for Profile {
+    fn default() -> Self {
+        Profile {
+            zones: vec!["at".into(), "co.at".into(), "or.at".into()],
+            handle_suffix: "NICAT".into(),
+            source: "AT-DOM".into(),
+            min_nameservers: 2,
+            max_nameservers: 8,
+            max_ips_per_host: 4,
+            nameserver_ip_required: IpRule::InZone,
+            min_label_length: 1,
+            max_label_length: 63,
+            max_period: 10,
+            transfer_mode: TransferMode::HolderConfirmation,
+            natural_holder_is_admin: false,
+            qc_every: 10,
+        }
+    }
+}
+
+impl Config {
+    /// Loads `path`; a missing file gives the defaults.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(source) => return Err(ConfigError::Read { path: path.to_path_buf(), source }),
+        };
+        Self::parse(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_path_buf(),
+            source: Box::new(source),
+        })
+    }
+
+    /// Parses configuration text; the built-in `at` profile is kept unless redefined.
+    pub fn parse(text: &str) -> Result<Config, toml::de::Error> {
+        let mut cfg: Config = toml::from_str(text)?;
+        cfg.profiles.entry("at".to_string()).or_default();
+        Ok(cfg)
+    }
+
+    /// The active profile.
+    pub fn profile(&self) -> Result<&Profile, ConfigError> {
+        self.profiles
+            .get(&self.registry.profile)
+            .ok_or_else(|| ConfigError::UnknownProfile(self.registry.profile.clone()))
+    }
+
+    /// True if `addr` is one of the registry's own addresses (case-insensitive).
+    pub fn is_own_address(&self, addr: &str) -> bool {
+        let a = addr.trim().to_ascii_lowercase();
+        a == self.registry.email.to_ascii_lowercase()
+            || self.registry.own_addresses.iter().any(|o| o.to_ascii_lowercase() == a)
+    }
+}
+
+/// The commented default file that `regmail init` writes.
+pub const DEFAULT_TOML: &str = r#"# regmail configuration. Every key is optional; the values shown are the defaults.
+
+[registry]
+# name = "Example Registry"
+# email = "robot@registry.example"      # From: of every reply
+# domain = "registry.example"           # domain of generated Message-IDs
+# profile = "at"                        # the active policy profile
+# own_addresses = ["hostmaster@registry.example"]
+
+[mail]
+# max_mail_bytes = 262144               # larger mails are refused unread (4014)
+# max_line_length = 78                  # 4004
+# signature_max_age_hours = 72          # 4010
+# signature_max_future_minutes = 10     # 4010
+
+[delivery]
+# transport = "file"                    # file | sendmail | smtp
+# file_dir = "outbox"                   # relative to the data directory
+# sendmail_command = "/usr/sbin/sendmail"
+# smtp_host = "localhost"
+# smtp_port = 25
+# smtp_starttls = false
+# smtp_user = ""
+# smtp_password = ""
+
+[database]
+# busy_timeout_ms = 10000               # then exit 75 so the MTA retries
+
+# The built-in profile `at`; copy and edit it to add another registry's rules.
+# [profiles.at]
+# zones = ["at", "co.at", "or.at"]
+# handle_suffix = "NICAT"
+# source = "AT-DOM"
+# min_nameservers = 2
+# max_nameservers = 8
+# max_ips_per_host = 4
+# nameserver_ip_required = "in-zone"    # all | in-zone
+# min_label_length = 1
+# max_label_length = 63
+# max_period = 10
+# transfer_mode = "holder-confirmation" # holder-confirmation | losing-registrar | authinfo
+# natural_holder_is_admin = false
+# qc_every = 10
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_file_parses_to_defaults() {
+        let cfg = Config::parse(DEFAULT_TOML).unwrap();
+        let p = cfg.profile().unwrap();
+        assert_eq!(p.zones, vec!["at", "co.at", "or.at"]);
+        assert_eq!(cfg.mail.max_line_length, 78);
+        assert_eq!(cfg.delivery.transport, Transport::File);
+    }
+
+    #[test]
+    fn a_profile_is_data() {
+        let cfg = Config::parse(
+            "[registry]\nprofile = \"lv\"\n[profiles.lv]\nzones = [\"lv\"]\nmin_label_length = 2\n\
+             max_period = 1\nmax_nameservers = 5\ntransfer_mode = \"authinfo\"\n",
+        )
+        .unwrap();
+        let p = cfg.profile().unwrap();
+        assert_eq!(p.min_label_length, 2);
+        assert_eq!(p.transfer_mode, TransferMode::Authinfo);
+        assert!(cfg.profiles.contains_key("at"));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(Config::parse("[mail]\nmax_line = 3\n").is_err());
+    }
+}

@@ -1,0 +1,432 @@
+//! Pipeline: one mail through every stage, in one database transaction.
+//!
+//! Input: the raw bytes of one message and an open [`Registry`]. Output: a
+//! [`Handled`] record (server-trid, what was done, the queued reply), with the
+//! change, its journal row and its outgoing mail committed together, or a
+//! [`PipelineError`] (the caller exits 75; nothing was written).
+//! Data flow: intake -> auth -> (who may get a reply) -> template -> policy
+//! -> store, reply; see ARCHITECTURE.md. Invariants: a reply only ever goes to
+//! a registrar's registered address; unattributable and automatic mail is
+//! journaled and dropped; only a [`VerifiedBody`] reaches `template`/`policy`.
+
+use crate::auth::{self, AuthError, SigningKey, VerifiedBody, Window};
+use crate::clock::Clock;
+use crate::config::{Config, ConfigError};
+use crate::intake::{self, Inspected};
+use crate::policy;
+use crate::rejection::{Code, Rejection, Severity, any_error};
+use crate::reply::{self, ComposeError, Outcome, ReplyData};
+use crate::store::{JournalEntry, JournalKind, Registrar, Store, StoreError, Tx};
+use crate::template::{self, HeaderFields, Language};
+use chrono::{DateTime, Duration, Utc};
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+
+/// Everything a run of regmail works with.
+#[derive(Debug)]
+pub struct Registry {
+    /// The configuration.
+    pub config: Config,
+    /// The database.
+    pub store: Store,
+    /// The registry's signing key.
+    pub key: SigningKey,
+    /// The injected clock.
+    pub clock: Box<dyn Clock>,
+    /// The data directory (outbox files live below it).
+    pub data_dir: PathBuf,
+}
+
+/// A fault of ours: the MTA must retry (exit 75).
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// Database.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Verification infrastructure.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// Building or signing the reply.
+    #[error(transparent)]
+    Compose(#[from] ComposeError),
+    /// Configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+/// What was done with a mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Answered with this result.
+    Answered(Outcome),
+    /// A repeated template: the stored reply was sent again.
+    Replayed,
+    /// Not answered on purpose (the reason); journaled and kept.
+    Dropped(&'static str),
+}
+
+/// The record of one handled mail.
+#[derive(Debug, Clone)]
+pub struct Handled {
+    /// Our id for it.
+    pub server_trid: String,
+    /// What was done.
+    pub disposition: Disposition,
+    /// The registrar answered.
+    pub registrar_id: Option<u32>,
+    /// Every code reported.
+    pub codes: Vec<u16>,
+    /// The machine block of the reply, if one was made.
+    pub machine_block: Option<String>,
+}
+
+/// Commit the outcome, or roll it back (`regmail check`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Commit, then deliver.
+    Commit,
+    /// Do everything, then roll back; deliver nothing.
+    Simulate,
+}
+
+/// The result of the stages before the database transaction.
+struct Assessed {
+    inspected: Inspected,
+    findings: Vec<Rejection>,
+    verified: Option<VerifiedBody>,
+    signer: Option<(u32, String)>,
+    recipient: Option<Registrar>,
+}
+
+/// Handles one mail.
+pub fn handle(reg: &mut Registry, raw: &[u8], mode: Mode) -> Result<Handled, PipelineError> {
+    let now = reg.clock.now();
+    let assessed = assess(reg, raw, now)?;
+    let Registry { config, store, key, .. } = reg;
+    let work = |tx: &mut Tx<'_>| -> Result<Handled, PipelineError> {
+        let ctx = Ctx { config, key, now, raw };
+        let trid = format!("RM{:010}", tx.next_sequence("server_trid")?);
+        decide(tx, &ctx, &trid, &assessed)
+    };
+    let handled = match mode {
+        Mode::Commit => store.write(work)?,
+        Mode::Simulate => store.simulate(work)?,
+    };
+    tracing::info!(
+        server_trid = %handled.server_trid,
+        registrar = ?handled.registrar_id,
+        disposition = ?handled.disposition,
+        codes = ?handled.codes,
+        "handled mail"
+    );
+    if mode == Mode::Commit {
+        if let Err(e) = reply::deliver(&reg.config, &reg.data_dir, &mut reg.store, now) {
+            tracing::warn!(error = %e, "delivery postponed; the mail stays in the outbox");
+        }
+    }
+    Ok(handled)
+}
+
+/// Mail layer, signature, and who may be answered: no writes.
+fn assess(reg: &Registry, raw: &[u8], now: DateTime<Utc>) -> Result<Assessed, PipelineError> {
+    let inspected = intake::inspect(raw, &reg.config.mail);
+    let mut findings = inspected.findings.clone();
+    let window = Window {
+        max_age: Duration::hours(reg.config.mail.signature_max_age_hours),
+        max_future: Duration::minutes(reg.config.mail.signature_max_future_minutes),
+    };
+    let (mut verified, mut signer) = (None, None);
+    if let Some(block) = &inspected.signed_block {
+        match auth::verify(block, &reg.store, now, window)? {
+            Ok(body) => {
+                signer = Some((body.signer().registrar_id, body.signer().fingerprint.clone()));
+                verified = Some(body);
+            }
+            Err(refusal) => {
+                signer = refusal.signer.map(|s| (s.registrar_id, s.fingerprint));
+                findings.push(refusal.rejection);
+            }
+        }
+    }
+    let recipient = match (&inspected.headers.automatic, &signer) {
+        (Some(_), _) => None,
+        (None, Some((id, _))) => reg.store.registrar(*id)?,
+        (None, None) => by_address(&reg.store, &inspected)?,
+    };
+    if any_error(&findings) {
+        verified = None;
+    }
+    Ok(Assessed { inspected, findings, verified, signer, recipient })
+}
+
+/// The registrar whose registered address sent the mail (envelope sender first).
+fn by_address(store: &Store, inspected: &Inspected) -> Result<Option<Registrar>, StoreError> {
+    let h = &inspected.headers;
+    for addr in [h.return_path.as_deref(), h.from.as_deref()].into_iter().flatten() {
+        if let Some(r) = store.registrar_by_email(addr)? {
+            return Ok(Some(r));
+        }
+    }
+    Ok(None)
+}
+
+struct Ctx<'a> {
+    config: &'a Config,
+    key: &'a SigningKey,
+    now: DateTime<Utc>,
+    raw: &'a [u8],
+}
+
+/// What the transaction will record and answer.
+struct Verdict {
+    kind: JournalKind,
+    data: ReplyData,
+    text_sha256: Option<String>,
+}
+
+fn decide(tx: &mut Tx<'_>, ctx: &Ctx<'_>, trid: &str, a: &Assessed) -> Result<Handled, PipelineError> {
+    let Some(recipient) = a.recipient.clone() else {
+        let reason = a.inspected.headers.automatic.unwrap_or("sender is not a registrar");
+        return drop_mail(tx, ctx, trid, a, reason);
+    };
+    let base = ReplyData {
+        outcome: Outcome::Failed,
+        registrar_id: Some(recipient.id),
+        transaction: None,
+        object: None,
+        client_trid: None,
+        server_trid: trid.to_string(),
+        received: ctx.now,
+        processed: ctx.now,
+        handle: None,
+        expires: None,
+        avail: None,
+        findings: a.findings.clone(),
+        language: Language::default(),
+        quoted: None,
+    };
+    let verdict = match &a.verified {
+        None => Verdict { kind: JournalKind::Answered, data: base, text_sha256: None },
+        Some(body) => match template_verdict(tx, ctx, body, base)? {
+            Ok(v) => v,
+            Err(prior_reply) => return replayed(tx, ctx, trid, a, &recipient, prior_reply),
+        },
+    };
+    answer(tx, ctx, trid, a, &recipient, verdict)
+}
+
+/// Parses and applies a verified template; `Err` carries the stored reply of a replay.
+fn template_verdict(
+    tx: &mut Tx<'_>,
+    ctx: &Ctx<'_>,
+    body: &VerifiedBody,
+    mut data: ReplyData,
+) -> Result<Result<Verdict, Option<Vec<u8>>>, PipelineError> {
+    let profile = ctx.config.profile()?;
+    let (fields, parsed) = template::parse_template(body.text(), profile);
+    fill_from_header(&mut data, &fields);
+    data.quoted = Some(body.text().to_string());
+    let sha = hex::encode(Sha256::digest(body.text().as_bytes()));
+    let signer_id = body.signer().registrar_id;
+    if fields.registrar_id.is_some_and(|id| id != signer_id) {
+        data.findings.push(Rejection::new(Code::KeyNotRegistered).key("registrar-id").detail(format!("signed by registrar {signer_id}")));
+        return Ok(Ok(Verdict { kind: JournalKind::Answered, data, text_sha256: Some(sha) }));
+    }
+    let binds = fields.client_trid.is_some() && fields.registrar_id.is_some() && !fields.dry_run;
+    if let (true, Some(trid)) = (binds, &fields.client_trid) {
+        if let Some(prior) = tx.prior_transaction(signer_id, trid)? {
+            if prior.text_sha256 == sha {
+                return Ok(Err(prior.reply));
+            }
+            data.findings.push(Rejection::new(Code::DuplicateClientTrid).key("client-trid").detail(format!("used by {}", prior.server_trid)));
+            return Ok(Ok(Verdict { kind: JournalKind::Answered, data, text_sha256: Some(sha) }));
+        }
+    }
+    let kind = if binds { JournalKind::Transaction } else { JournalKind::Answered };
+    match parsed {
+        Err(errors) => data.findings.extend(errors),
+        Ok((spec, warnings)) => {
+            data.findings.extend(warnings);
+            data.object = Some(spec.object().to_string());
+            match policy::apply(tx, body, &spec, ctx.config, profile, ctx.now, fields.dry_run)? {
+                Err(errors) => data.findings.extend(errors),
+                Ok(decision) => {
+                    data.outcome = decision.outcome;
+                    data.object = Some(decision.object);
+                    data.handle = decision.handle;
+                    data.expires = decision.expires;
+                    data.avail = decision.avail;
+                    data.findings.extend(decision.infos);
+                }
+            }
+        }
+    }
+    Ok(Ok(Verdict { kind, data, text_sha256: Some(sha) }))
+}
+
+fn fill_from_header(data: &mut ReplyData, fields: &HeaderFields) {
+    data.transaction = fields.transaction.map(|t| t.name().to_string());
+    data.client_trid = fields.client_trid.clone();
+    data.object = fields.object.clone();
+    data.language = fields.language;
+}
+
+/// Orders findings: infos, warnings, errors; each by line.
+fn ordered(mut findings: Vec<Rejection>) -> Vec<Rejection> {
+    let rank = |r: &Rejection| match r.code.severity() {
+        Severity::Info => 0,
+        Severity::Warning => 1,
+        Severity::Error => 2,
+    };
+    findings.sort_by_key(|r| (rank(r), r.line.unwrap_or(0), r.code));
+    findings.dedup();
+    findings
+}
+
+fn answer(tx: &mut Tx<'_>, ctx: &Ctx<'_>, trid: &str, a: &Assessed, to: &Registrar, mut v: Verdict) -> Result<Handled, PipelineError> {
+    v.data.findings = ordered(std::mem::take(&mut v.data.findings));
+    if any_error(&v.data.findings) {
+        v.data.outcome = Outcome::Failed;
+        v.data.findings.retain(|r| r.code.severity() != Severity::Info);
+    }
+    let envelope = reply::Envelope { to: &to.email, in_reply_to: a.inspected.headers.message_id.as_deref() };
+    let message = reply::compose(ctx.config, ctx.key, &v.data, &envelope, ctx.now)?;
+    let stamp = reply::rfc3339(ctx.now);
+    tx.queue_mail(trid, &to.email, &message, &stamp)?;
+    let codes: Vec<u16> = v.data.findings.iter().map(|r| r.code.number()).collect();
+    let code_text = reply::code_list(&v.data.findings);
+    tx.insert_journal(&JournalEntry {
+        server_trid: trid,
+        kind: v.kind,
+        received: &stamp,
+        processed: &stamp,
+        registrar_id: Some(to.id),
+        signer: a.signer.as_ref().map(|(_, f)| f.as_str()),
+        client_trid: v.data.client_trid.as_deref(),
+        text_sha256: v.text_sha256.as_deref(),
+        transaction: v.data.transaction.as_deref(),
+        object: v.data.object.as_deref(),
+        result: v.data.outcome.as_str(),
+        codes: &code_text,
+        message_id: a.inspected.headers.message_id.as_deref(),
+        raw_mail: ctx.raw,
+        reply: Some(&message),
+    })?;
+    Ok(Handled {
+        server_trid: trid.to_string(),
+        disposition: Disposition::Answered(v.data.outcome),
+        registrar_id: Some(to.id),
+        codes,
+        machine_block: Some(reply::machine_block(&v.data)),
+    })
+}
+
+fn replayed(tx: &mut Tx<'_>, ctx: &Ctx<'_>, trid: &str, a: &Assessed, to: &Registrar, prior: Option<Vec<u8>>) -> Result<Handled, PipelineError> {
+    let stamp = reply::rfc3339(ctx.now);
+    if let Some(message) = &prior {
+        tx.queue_mail(trid, &to.email, message, &stamp)?;
+    }
+    tx.insert_journal(&JournalEntry {
+        server_trid: trid,
+        kind: JournalKind::Replayed,
+        received: &stamp,
+        processed: &stamp,
+        registrar_id: Some(to.id),
+        signer: a.signer.as_ref().map(|(_, f)| f.as_str()),
+        client_trid: None,
+        text_sha256: None,
+        transaction: None,
+        object: None,
+        result: "replayed",
+        codes: "",
+        message_id: a.inspected.headers.message_id.as_deref(),
+        raw_mail: ctx.raw,
+        reply: prior.as_deref(),
+    })?;
+    Ok(Handled {
+        server_trid: trid.to_string(),
+        disposition: Disposition::Replayed,
+        registrar_id: Some(to.id),
+        codes: Vec::new(),
+        machine_block: None,
+    })
+}
+
+fn drop_mail(tx: &mut Tx<'_>, ctx: &Ctx<'_>, trid: &str, a: &Assessed, reason: &'static str) -> Result<Handled, PipelineError> {
+    let stamp = reply::rfc3339(ctx.now);
+    let codes = reply::code_list(&a.findings);
+    tx.insert_journal(&JournalEntry {
+        server_trid: trid,
+        kind: JournalKind::Dropped,
+        received: &stamp,
+        processed: &stamp,
+        registrar_id: a.signer.as_ref().map(|(id, _)| *id),
+        signer: a.signer.as_ref().map(|(_, f)| f.as_str()),
+        client_trid: None,
+        text_sha256: None,
+        transaction: None,
+        object: None,
+        result: "dropped",
+        codes: &codes,
+        message_id: a.inspected.headers.message_id.as_deref(),
+        raw_mail: ctx.raw,
+        reply: None,
+    })?;
+    Ok(Handled {
+        server_trid: trid.to_string(),
+        disposition: Disposition::Dropped(reason),
+        registrar_id: None,
+        codes: a.findings.iter().map(|r| r.code.number()).collect(),
+        machine_block: None,
+    })
+}
+
+/// `regmail check` of an unsigned template: every syntax and policy rule, read
+/// only, for the registrar named in its header. Returns the machine block.
+pub fn check_template(reg: &mut Registry, text: &str) -> Result<(Outcome, String), PipelineError> {
+    let now = reg.clock.now();
+    let profile = reg.config.profile()?.clone();
+    let (fields, parsed) = template::parse_template(text, &profile);
+    let mut data = ReplyData {
+        outcome: Outcome::Failed,
+        registrar_id: fields.registrar_id,
+        transaction: None,
+        object: None,
+        client_trid: None,
+        server_trid: "-".into(),
+        received: now,
+        processed: now,
+        handle: None,
+        expires: None,
+        avail: None,
+        findings: Vec::new(),
+        language: Language::default(),
+        quoted: None,
+    };
+    fill_from_header(&mut data, &fields);
+    let config = &reg.config;
+    reg.store.simulate(|tx| -> Result<(), PipelineError> {
+        match parsed {
+            Err(errors) => data.findings.extend(errors),
+            Ok((spec, warnings)) => {
+                data.findings.extend(warnings);
+                data.object = Some(spec.object().to_string());
+                let errors = match fields.registrar_id {
+                    Some(id) => policy::check(tx, id, &spec, config)?,
+                    None => Vec::new(),
+                };
+                data.avail = policy::answer(tx, &spec)?;
+                data.findings.extend(errors);
+                data.findings.push(Rejection::new(Code::DryRun));
+            }
+        }
+        Ok(())
+    })?;
+    data.findings = ordered(std::mem::take(&mut data.findings));
+    if any_error(&data.findings) {
+        data.findings.retain(|r| r.code.severity() != Severity::Info);
+    } else {
+        data.outcome = Outcome::Success;
+    }
+    Ok((data.outcome, reply::machine_block(&data)))
+}

@@ -1,0 +1,96 @@
+//! Delivery of queued mail: the `file`, `sendmail` and `smtp` transports.
+//!
+//! Mail stays in the database's outbox until a transport accepts it; a failure
+//! is recorded with the time of the next attempt (exponential back-off) and
+//! never loses the mail. File names are ours (outbox row id and server-trid),
+//! never taken from input.
+
+use crate::config::{Config, Transport};
+use crate::store::{OutboxMail, Store, StoreError};
+use chrono::{DateTime, Duration, Utc};
+use lettre::address::Envelope as SmtpEnvelope;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{SendmailTransport, SmtpTransport, Transport as _};
+use std::io::Write;
+use std::path::Path;
+
+/// A fault of the outbox itself (the database); transport failures are counted, not raised.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// The outbox could not be read or updated.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What one delivery run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryReport {
+    /// Accepted by the transport.
+    pub delivered: usize,
+    /// Left for a later attempt.
+    pub deferred: usize,
+}
+
+/// Delivers every due mail.
+pub fn deliver(config: &Config, data_dir: &Path, store: &mut Store, now: DateTime<Utc>) -> Result<DeliveryReport, DeliveryError> {
+    let stamp = super::rfc3339(now);
+    let mut report = DeliveryReport::default();
+    for mail in store.outbox_due(&stamp)? {
+        match send(config, data_dir, &mail) {
+            Ok(()) => {
+                store.outbox_delivered(mail.id, &stamp)?;
+                report.delivered += 1;
+            }
+            Err(e) => {
+                let wait = Duration::minutes(5 * (1_i64 << mail.attempts.clamp(0, 8)));
+                tracing::warn!(id = mail.id, error = %e, "delivery deferred");
+                store.outbox_failed(mail.id, &e, &super::rfc3339(now + wait))?;
+                report.deferred += 1;
+            }
+        }
+    }
+    Ok(report)
+}
+
+fn send(config: &Config, data_dir: &Path, mail: &OutboxMail) -> Result<(), String> {
+    let d = &config.delivery;
+    match d.transport {
+        Transport::File => write_file(&data_dir.join(&d.file_dir), mail).map_err(|e| e.to_string()),
+        Transport::Sendmail => {
+            let t = SendmailTransport::new_with_command(d.sendmail_command.as_os_str());
+            t.send_raw(&envelope(config, mail)?, &mail.message).map_err(|e| e.to_string())
+        }
+        Transport::Smtp => {
+            let mut b = SmtpTransport::builder_dangerous(d.smtp_host.as_str())
+                .port(d.smtp_port)
+                .timeout(Some(std::time::Duration::from_secs(30)));
+            if d.smtp_starttls {
+                let tls = TlsParameters::new(d.smtp_host.clone()).map_err(|e| e.to_string())?;
+                b = b.tls(Tls::Required(tls));
+            }
+            if !d.smtp_user.is_empty() {
+                b = b.credentials(Credentials::new(d.smtp_user.clone(), d.smtp_password.clone()));
+            }
+            b.build().send_raw(&envelope(config, mail)?, &mail.message).map(|_| ()).map_err(|e| e.to_string())
+        }
+    }
+}
+
+fn envelope(config: &Config, mail: &OutboxMail) -> Result<SmtpEnvelope, String> {
+    let from = config.registry.email.parse().map_err(|e| format!("from: {e}"))?;
+    let to = mail.recipient.parse().map_err(|e| format!("to: {e}"))?;
+    SmtpEnvelope::new(Some(from), vec![to]).map_err(|e| e.to_string())
+}
+
+/// Writes `<dir>/<id>-<server-trid>.eml` atomically.
+fn write_file(dir: &Path, mail: &OutboxMail) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let trid: String = mail.server_trid.chars().filter(char::is_ascii_alphanumeric).collect();
+    let path = dir.join(format!("{:08}-{trid}.eml", mail.id));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(&mail.message)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}

@@ -1,0 +1,103 @@
+//! Wraps a signed body into an RFC 5322 message with lettre's builder.
+
+use super::{ReplyData, render_body, subject};
+use crate::auth::{SigningKey, SigningError};
+use crate::config::Config;
+use chrono::{DateTime, Utc};
+use lettre::message::header::{ContentTransferEncoding, ContentType, Header, HeaderName, HeaderValue};
+use lettre::message::Mailbox;
+use lettre::Message;
+
+/// A fault building a mail (the caller exits 75).
+#[derive(Debug, thiserror::Error)]
+pub enum ComposeError {
+    /// Signing failed.
+    #[error(transparent)]
+    Signing(#[from] SigningError),
+    /// An address in the configuration or the registrar table is invalid.
+    #[error("invalid address {0:?}")]
+    Address(String),
+    /// lettre refused the message.
+    #[error("cannot build mail: {0}")]
+    Build(String),
+}
+
+/// Where a mail goes and what it answers.
+#[derive(Debug, Clone)]
+pub struct Envelope<'a> {
+    /// The registered reply address.
+    pub to: &'a str,
+    /// The incoming Message-ID, without brackets.
+    pub in_reply_to: Option<&'a str>,
+}
+
+#[derive(Debug, Clone)]
+struct AutoSubmitted;
+
+impl Header for AutoSubmitted {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("Auto-Submitted")
+    }
+    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(AutoSubmitted)
+    }
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), "auto-replied".into())
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Precedence;
+
+impl Header for Precedence {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("Precedence")
+    }
+    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Precedence)
+    }
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), "bulk".into())
+    }
+}
+
+fn mailbox(name: Option<&str>, addr: &str) -> Result<Mailbox, ComposeError> {
+    let address = addr.parse().map_err(|_| ComposeError::Address(addr.to_string()))?;
+    Ok(Mailbox::new(name.map(str::to_string), address))
+}
+
+/// A Message-ID is kept only if it is a plain `left@right` token.
+fn clean_id(id: &str) -> Option<String> {
+    let ok = !id.is_empty()
+        && id.len() <= 250
+        && id.contains('@')
+        && id.bytes().all(|b| b.is_ascii_graphic() && !b"<>\"\\()[],;".contains(&b));
+    ok.then(|| format!("<{id}>"))
+}
+
+/// Renders, signs and wraps a reply; returns the message bytes.
+pub fn compose(
+    config: &Config,
+    key: &SigningKey,
+    data: &ReplyData,
+    env: &Envelope<'_>,
+    now: DateTime<Utc>,
+) -> Result<Vec<u8>, ComposeError> {
+    let body = key.clearsign(&render_body(data), now)?;
+    let message_id = format!("<{}@{}>", data.server_trid, config.registry.domain);
+    let mut builder = Message::builder()
+        .from(mailbox(Some(&config.registry.name), &config.registry.email)?)
+        .to(mailbox(None, env.to)?)
+        .subject(subject(data))
+        .message_id(Some(message_id))
+        .date(now.into())
+        .header(AutoSubmitted)
+        .header(Precedence)
+        .header(ContentType::parse("text/plain; charset=us-ascii").map_err(|e| ComposeError::Build(e.to_string()))?)
+        .header(ContentTransferEncoding::SevenBit);
+    if let Some(id) = env.in_reply_to.and_then(clean_id) {
+        builder = builder.in_reply_to(id.clone()).references(id);
+    }
+    let message = builder.body(body).map_err(|e| ComposeError::Build(e.to_string()))?;
+    Ok(message.formatted())
+}

@@ -1,0 +1,255 @@
+//! Reply: the signed answer to a registrar (reply.md), and its delivery.
+//!
+//! Input: a [`ReplyData`] made by the pipeline (result, ids, times, every
+//! finding) and the registry's key. Output: the reply body (machine block,
+//! human text in `de` or `en`, the quoted signed original), cleartext-signed,
+//! wrapped in an RFC 5322 message by lettre ([`compose`]); [`deliver`] moves
+//! queued mail out through the configured transport. Invariants: every line
+//! is 7-bit ASCII and at most 78 characters; all times are UTC; the same data
+//! at the same instant gives the same bytes (Ed25519 signatures are
+//! deterministic, and the signature time is the injected clock's).
+
+mod deliver;
+mod human;
+mod mail;
+
+pub use deliver::{DeliveryError, DeliveryReport, deliver};
+pub use mail::{ComposeError, Envelope, compose};
+
+use crate::rejection::{Code, Rejection, Severity};
+use crate::template::Language;
+use chrono::{DateTime, SecondsFormat, Utc};
+use std::fmt::Write as _;
+
+/// The longest line of any mail we send.
+pub const MAX_LINE: usize = 78;
+
+/// The `result:` of a reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Executed.
+    Success,
+    /// Accepted, waiting.
+    Pending,
+    /// Nothing changed; every problem listed.
+    Failed,
+    /// A temporary fault on our side.
+    Exception,
+}
+
+impl Outcome {
+    /// The word in the machine block and Subject.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Pending => "pending",
+            Outcome::Failed => "failed",
+            Outcome::Exception => "exception",
+        }
+    }
+}
+
+/// Everything a reply says.
+#[derive(Debug, Clone)]
+pub struct ReplyData {
+    /// The result.
+    pub outcome: Outcome,
+    /// The registrar answered.
+    pub registrar_id: Option<u32>,
+    /// Transaction name, if known.
+    pub transaction: Option<String>,
+    /// Domain or handle, if known.
+    pub object: Option<String>,
+    /// The registrar's id, if known.
+    pub client_trid: Option<String>,
+    /// Ours.
+    pub server_trid: String,
+    /// When the mail arrived.
+    pub received: DateTime<Utc>,
+    /// When it was handled.
+    pub processed: DateTime<Utc>,
+    /// Assigned handle (perscreate).
+    pub handle: Option<String>,
+    /// New expiry (create, renew, regtransfer).
+    pub expires: Option<DateTime<Utc>>,
+    /// `check` answer.
+    pub avail: Option<bool>,
+    /// Infos, warnings and errors, in order.
+    pub findings: Vec<Rejection>,
+    /// Language of the human text.
+    pub language: Language,
+    /// The signed text of the original template, if it verified.
+    pub quoted: Option<String>,
+}
+
+/// RFC 3339 UTC with milliseconds, e.g. `2026-11-22T08:15:02.123Z`.
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Keeps a header or machine-block value to safe characters.
+pub fn safe_token(s: &str) -> String {
+    s.chars().filter(|c| c.is_ascii_alphanumeric() || ".-_:@+".contains(*c)).take(64).collect()
+}
+
+fn cut(line: String) -> String {
+    if line.len() <= MAX_LINE {
+        return line;
+    }
+    let mut s: String = line.chars().take(MAX_LINE - 3).collect();
+    s.push_str("...");
+    s
+}
+
+fn field(out: &mut String, key: &str, value: &str) {
+    let _ = writeln!(out, "{}", cut(format!("{:<14}{}", format!("{key}:"), value)));
+}
+
+/// One finding as in the machine block: `<code> [line <n>] [key "<k>"] <text>`.
+pub fn finding_text(r: &Rejection) -> String {
+    let mut s = r.code.number().to_string();
+    if let Some(n) = r.line {
+        let _ = write!(s, " line {n}");
+    }
+    if let Some(k) = &r.key {
+        let _ = write!(s, " key \"{}\"", safe_token(k).replace(':', ""));
+    }
+    let _ = write!(s, " {}", r.code.text_en());
+    if let Some(d) = &r.detail {
+        let _ = write!(s, ": {d}");
+    }
+    s
+}
+
+/// The machine block, `%% REPLY 1.0` to `%% END`.
+pub fn machine_block(d: &ReplyData) -> String {
+    let mut out = String::from("%% REPLY 1.0\n");
+    field(&mut out, "result", d.outcome.as_str());
+    let opt = |v: &Option<String>| v.as_deref().map(safe_token).unwrap_or_else(|| "-".into());
+    field(&mut out, "registrar-id", &d.registrar_id.map(|r| r.to_string()).unwrap_or_else(|| "-".into()));
+    field(&mut out, "transaction", &opt(&d.transaction));
+    field(&mut out, "object", &opt(&d.object));
+    field(&mut out, "client-trid", &opt(&d.client_trid));
+    field(&mut out, "server-trid", &d.server_trid);
+    field(&mut out, "received", &rfc3339(d.received));
+    field(&mut out, "processed", &rfc3339(d.processed));
+    if let Some(h) = &d.handle {
+        field(&mut out, "handle", h);
+    }
+    if let Some(e) = d.expires {
+        field(&mut out, "expires", &rfc3339(e));
+    }
+    if let Some(a) = d.avail {
+        field(&mut out, "avail", if a { "yes" } else { "no" });
+    }
+    for r in &d.findings {
+        let key = match r.code.severity() {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        };
+        field(&mut out, key, &finding_text(r));
+    }
+    out.push_str("%% END\n");
+    out
+}
+
+/// The whole body before signing.
+pub fn render_body(d: &ReplyData) -> String {
+    let mut out = machine_block(d);
+    out.push('\n');
+    out.push_str(&human::text(d));
+    if let Some(q) = &d.quoted {
+        out.push('\n');
+        for line in q.lines() {
+            quote_line(&mut out, line);
+        }
+    }
+    out
+}
+
+fn quote_line(out: &mut String, line: &str) {
+    let clean: String = line.chars().map(|c| if c == ' ' || c.is_ascii_graphic() { c } else { '?' }).collect();
+    let clean = clean.trim_end();
+    if clean.is_empty() {
+        out.push_str(">\n");
+        return;
+    }
+    let mut rest = clean;
+    while !rest.is_empty() {
+        let take = rest.len().min(MAX_LINE - 2);
+        let _ = writeln!(out, "> {}", rest[..take].trim_end());
+        rest = &rest[take..];
+    }
+}
+
+/// The Subject: `REGISTRY: <result> <transaction> <object> [<client-trid>]`.
+pub fn subject(d: &ReplyData) -> String {
+    let opt = |v: &Option<String>| v.as_deref().map(safe_token).filter(|s| !s.is_empty()).unwrap_or_else(|| "-".into());
+    let mut s = format!("REGISTRY: {} {} {}", d.outcome.as_str(), opt(&d.transaction), opt(&d.object));
+    if let Some(t) = d.client_trid.as_deref().map(safe_token).filter(|s| !s.is_empty()) {
+        let _ = write!(s, " [{t}]");
+    }
+    s
+}
+
+/// The findings that are errors, for the journal's code list.
+pub fn code_list(findings: &[Rejection]) -> String {
+    let mut codes: Vec<u16> = findings.iter().map(|r| r.code.number()).collect();
+    codes.dedup();
+    codes.iter().map(u16::to_string).collect::<Vec<_>>().join(" ")
+}
+
+/// The info code for an outcome.
+pub fn info_for(outcome: Outcome) -> Option<Rejection> {
+    match outcome {
+        Outcome::Success => Some(Rejection::new(Code::Executed)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn data() -> ReplyData {
+        let t = Utc.with_ymd_and_hms(2026, 11, 22, 8, 15, 2).unwrap();
+        ReplyData {
+            outcome: Outcome::Failed,
+            registrar_id: Some(1001),
+            transaction: Some("create".into()),
+            object: Some("example.at".into()),
+            client_trid: Some("T-1".into()),
+            server_trid: "RM0000000001".into(),
+            received: t,
+            processed: t,
+            handle: None,
+            expires: None,
+            avail: None,
+            findings: vec![Rejection::new(Code::InvalidDomain).at(4).key("domain").detail("x".repeat(100))],
+            language: Language::En,
+            quoted: Some(format!("short\n{}\n\n", "y".repeat(100))),
+        }
+    }
+
+    #[test]
+    fn every_line_fits() {
+        for lang in [Language::De, Language::En] {
+            let body = render_body(&ReplyData { language: lang, ..data() });
+            for line in body.lines() {
+                assert!(line.len() <= MAX_LINE && line.is_ascii() && !line.ends_with(' '), "{line:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn machine_block_shape() {
+        let block = machine_block(&data());
+        assert!(block.starts_with("%% REPLY 1.0\nresult:       failed\nregistrar-id: 1001\n"));
+        assert!(block.contains("received:     2026-11-22T08:15:02.000Z\n"));
+        assert!(block.contains("error:        5202 line 4 key \"domain\" invalid domain name: xxx"));
+        assert!(block.ends_with("%% END\n"));
+        assert_eq!(subject(&data()), "REGISTRY: failed create example.at [T-1]");
+    }
+}

@@ -1,0 +1,262 @@
+//! The journal (one row per handled mail) and the outbox (every mail to send),
+//! plus the deterministic text dump that golden tests compare.
+
+use super::{Store, StoreError, StoreResult, Tx};
+use rusqlite::{OptionalExtension, params};
+use std::fmt::Write as _;
+
+/// Why a journal row exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JournalKind {
+    /// A template that used up its client-trid (whatever its result).
+    Transaction,
+    /// The same client-trid and text again: the stored reply was resent.
+    Replayed,
+    /// Answered without using up a client-trid (mail-layer refusals, header
+    /// errors, 6001, dry runs).
+    Answered,
+    /// Not answered on purpose (bounce, auto-reply, unattributable); kept.
+    Dropped,
+}
+
+impl JournalKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            JournalKind::Transaction => "transaction",
+            JournalKind::Replayed => "replayed",
+            JournalKind::Answered => "answered",
+            JournalKind::Dropped => "dropped",
+        }
+    }
+}
+
+/// One handled mail.
+#[derive(Debug, Clone)]
+pub struct JournalEntry<'a> {
+    /// Our id.
+    pub server_trid: &'a str,
+    /// Why the row exists.
+    pub kind: JournalKind,
+    /// RFC 3339.
+    pub received: &'a str,
+    /// RFC 3339.
+    pub processed: &'a str,
+    /// The attributed registrar.
+    pub registrar_id: Option<u32>,
+    /// The signing certificate's fingerprint.
+    pub signer: Option<&'a str>,
+    /// The registrar's id for the transaction.
+    pub client_trid: Option<&'a str>,
+    /// SHA-256 of the signed text (replay detection).
+    pub text_sha256: Option<&'a str>,
+    /// Transaction name.
+    pub transaction: Option<&'a str>,
+    /// Domain or handle.
+    pub object: Option<&'a str>,
+    /// success, pending, failed, dropped.
+    pub result: &'a str,
+    /// Space-separated codes.
+    pub codes: &'a str,
+    /// The incoming Message-ID.
+    pub message_id: Option<&'a str>,
+    /// The mail as received.
+    pub raw_mail: &'a [u8],
+    /// The reply as queued.
+    pub reply: Option<&'a [u8]>,
+}
+
+/// What is known of an earlier use of a client-trid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PriorTransaction {
+    /// Its server-trid.
+    pub server_trid: String,
+    /// SHA-256 of its signed text.
+    pub text_sha256: String,
+    /// The reply sent then.
+    pub reply: Option<Vec<u8>>,
+}
+
+/// A mail waiting in (or delivered from) the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMail {
+    /// Row id.
+    pub id: i64,
+    /// The server-trid it belongs to.
+    pub server_trid: String,
+    /// Envelope recipient.
+    pub recipient: String,
+    /// The full message.
+    pub message: Vec<u8>,
+    /// Delivery attempts so far.
+    pub attempts: i64,
+    /// Delivered at, RFC 3339.
+    pub delivered: Option<String>,
+    /// Last transport error.
+    pub last_error: Option<String>,
+}
+
+impl Tx<'_> {
+    /// The earlier transaction with this client-trid, if any.
+    pub fn prior_transaction(&self, registrar_id: u32, client_trid: &str) -> StoreResult<Option<PriorTransaction>> {
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT server_trid, text_sha256, reply FROM journal
+                 WHERE registrar_id = ?1 AND client_trid = ?2 AND kind = 'transaction'",
+                params![registrar_id, client_trid],
+                |r| Ok(PriorTransaction { server_trid: r.get(0)?, text_sha256: r.get(1)?, reply: r.get(2)? }),
+            )
+            .optional()?)
+    }
+
+    /// Writes the journal row.
+    pub fn insert_journal(&mut self, e: &JournalEntry<'_>) -> StoreResult<()> {
+        self.tx.execute(
+            "INSERT INTO journal (server_trid, kind, received, processed, registrar_id, signer, client_trid,
+                text_sha256, transaction_name, object, result, codes, message_id, raw_mail, reply)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            params![
+                e.server_trid,
+                e.kind.as_str(),
+                e.received,
+                e.processed,
+                e.registrar_id,
+                e.signer,
+                e.client_trid,
+                e.text_sha256,
+                e.transaction,
+                e.object,
+                e.result,
+                e.codes,
+                e.message_id,
+                e.raw_mail,
+                e.reply
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Queues a mail; delivered later by the transport.
+    pub fn queue_mail(&mut self, server_trid: &str, recipient: &str, message: &[u8], now: &str) -> StoreResult<i64> {
+        self.tx.execute(
+            "INSERT INTO outbox (server_trid, recipient, created, message, next_attempt) VALUES (?1, ?2, ?3, ?4, ?3)",
+            params![server_trid, recipient, now, message],
+        )?;
+        Ok(self.tx.last_insert_rowid())
+    }
+}
+
+fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxMail> {
+    Ok(OutboxMail {
+        id: r.get(0)?,
+        server_trid: r.get(1)?,
+        recipient: r.get(2)?,
+        message: r.get(3)?,
+        attempts: r.get(4)?,
+        delivered: r.get(5)?,
+        last_error: r.get(6)?,
+    })
+}
+
+const OUTBOX_COLUMNS: &str = "id, server_trid, recipient, message, attempts, delivered, last_error";
+
+impl Store {
+    /// Undelivered mail due at `now`, oldest first.
+    pub fn outbox_due(&self, now: &str) -> StoreResult<Vec<OutboxMail>> {
+        let sql = format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE delivered IS NULL AND next_attempt <= ?1 ORDER BY id");
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map([now], outbox_row)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Every outbox row (newest last).
+    pub fn outbox_all(&self) -> StoreResult<Vec<OutboxMail>> {
+        let sql = format!("SELECT {OUTBOX_COLUMNS} FROM outbox ORDER BY id");
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map([], outbox_row)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Marks a mail delivered.
+    pub fn outbox_delivered(&mut self, id: i64, now: &str) -> StoreResult<()> {
+        self.conn.execute(
+            "UPDATE outbox SET delivered = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
+            params![id, now],
+        )?;
+        Ok(())
+    }
+
+    /// Records a failed attempt and when to try again.
+    pub fn outbox_failed(&mut self, id: i64, error: &str, next_attempt: &str) -> StoreResult<()> {
+        self.conn.execute(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt = ?3 WHERE id = ?1",
+            params![id, error, next_attempt],
+        )?;
+        Ok(())
+    }
+
+    /// Journal rows about an object, oldest first: (server-trid, processed, registrar, transaction, result).
+    pub fn history(&self, object: &str) -> StoreResult<Vec<[String; 5]>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT server_trid, processed, COALESCE(registrar_id, ''), COALESCE(transaction_name, ''), result
+             FROM journal WHERE object = ?1 ORDER BY server_trid",
+        )?;
+        let rows = stmt.query_map([object], |r| {
+            Ok([r.get(0)?, r.get(1)?, r.get::<_, rusqlite::types::Value>(2).map(value_text)?, r.get(3)?, r.get(4)?])
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// A deterministic text dump of the registry's state (golden tests, `check`).
+    ///
+    /// Blobs are summarised by length; the outbox by recipient and server-trid.
+    pub fn dump(&self) -> StoreResult<String> {
+        let tables: &[(&str, &str)] = &[
+            ("registrars", "SELECT id, name, email, status FROM registrars ORDER BY id"),
+            ("persons", "SELECT * FROM persons ORDER BY handle"),
+            ("domains", "SELECT * FROM domains ORDER BY name"),
+            ("domain_contacts", "SELECT * FROM domain_contacts ORDER BY domain, pos"),
+            ("hosts", "SELECT * FROM hosts ORDER BY name"),
+            ("host_addresses", "SELECT * FROM host_addresses ORDER BY host, pos"),
+            ("domain_hosts", "SELECT * FROM domain_hosts ORDER BY domain, pos"),
+            (
+                "journal",
+                "SELECT server_trid, kind, registrar_id, client_trid, transaction_name, object, result, codes
+                 FROM journal ORDER BY server_trid",
+            ),
+            ("outbox", "SELECT id, server_trid, recipient FROM outbox ORDER BY id"),
+        ];
+        let mut out = String::new();
+        for (name, sql) in tables {
+            let mut stmt = self.conn.prepare(sql)?;
+            let cols: Vec<String> = stmt.column_names().iter().map(|c| c.to_string()).collect();
+            let _ = writeln!(out, "[{name}] {}", cols.join(" | "));
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                let mut cells = Vec::with_capacity(cols.len());
+                for i in 0..cols.len() {
+                    cells.push(value_text(row.get::<_, rusqlite::types::Value>(i)?));
+                }
+                let _ = writeln!(out, "{}", cells.join(" | "));
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn value_text(v: rusqlite::types::Value) -> String {
+    use rusqlite::types::Value;
+    match v {
+        Value::Null => "NULL".into(),
+        Value::Integer(i) => i.to_string(),
+        Value::Real(f) => f.to_string(),
+        Value::Text(t) => t.replace('\n', "\\n"),
+        Value::Blob(b) => format!("<{} bytes>", b.len()),
+    }
+}
+
+impl From<std::convert::Infallible> for StoreError {
+    fn from(e: std::convert::Infallible) -> Self {
+        match e {}
+    }
+}

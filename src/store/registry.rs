@@ -1,0 +1,189 @@
+//! Registrars and their certificates, indexed by every key handle.
+
+use super::{Store, StoreError, StoreResult, Tx};
+use rusqlite::{OptionalExtension, params};
+
+/// A registrar's standing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistrarStatus {
+    /// May send templates.
+    Active,
+    /// Refused with 6002.
+    Suspended,
+}
+
+impl RegistrarStatus {
+    fn parse(s: &str) -> StoreResult<Self> {
+        match s {
+            "active" => Ok(RegistrarStatus::Active),
+            "suspended" => Ok(RegistrarStatus::Suspended),
+            other => Err(StoreError::Corrupt(format!("registrar status {other}"))),
+        }
+    }
+
+    /// The stored word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RegistrarStatus::Active => "active",
+            RegistrarStatus::Suspended => "suspended",
+        }
+    }
+}
+
+/// A registered registrar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registrar {
+    /// The registrar-id.
+    pub id: u32,
+    /// Name.
+    pub name: String,
+    /// The registered reply address.
+    pub email: String,
+    /// Standing.
+    pub status: RegistrarStatus,
+}
+
+/// A stored certificate.
+#[derive(Debug, Clone)]
+pub struct CertRow {
+    /// Owner.
+    pub registrar_id: u32,
+    /// Primary fingerprint.
+    pub fingerprint: String,
+    /// Binary certificate.
+    pub cert: Vec<u8>,
+}
+
+fn registrar_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(u32, String, String, String)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+}
+
+fn to_registrar((id, name, email, status): (u32, String, String, String)) -> StoreResult<Registrar> {
+    Ok(Registrar { id, name, email, status: RegistrarStatus::parse(&status)? })
+}
+
+impl Store {
+    /// Adds a registrar; false if the id is taken.
+    pub fn add_registrar(&mut self, id: u32, name: &str, email: &str, now: &str) -> StoreResult<bool> {
+        self.write(|tx| {
+            let n = tx.tx.execute(
+                "INSERT OR IGNORE INTO registrars (id, name, email, created) VALUES (?1, ?2, ?3, ?4)",
+                params![id, name, email, now],
+            )?;
+            Ok::<_, StoreError>(n == 1)
+        })
+    }
+
+    /// All registrars by id.
+    pub fn registrars(&self) -> StoreResult<Vec<Registrar>> {
+        let mut stmt = self.conn.prepare("SELECT id, name, email, status FROM registrars ORDER BY id")?;
+        let rows = stmt.query_map([], registrar_row)?.collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter().map(to_registrar).collect()
+    }
+
+    /// One registrar.
+    pub fn registrar(&self, id: u32) -> StoreResult<Option<Registrar>> {
+        let row = self
+            .conn
+            .query_row("SELECT id, name, email, status FROM registrars WHERE id = ?1", [id], registrar_row)
+            .optional()?;
+        row.map(to_registrar).transpose()
+    }
+
+    /// The registrar whose registered address this is, if exactly one.
+    pub fn registrar_by_email(&self, email: &str) -> StoreResult<Option<Registrar>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, name, email, status FROM registrars WHERE email = ?1 COLLATE NOCASE")?;
+        let rows = stmt.query_map([email], registrar_row)?.collect::<Result<Vec<_>, _>>()?;
+        match <[_; 1]>::try_from(rows) {
+            Ok([one]) => Ok(Some(to_registrar(one)?)),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Sets a registrar's standing; false if unknown.
+    pub fn set_registrar_status(&mut self, id: u32, status: RegistrarStatus) -> StoreResult<bool> {
+        let n = self.conn.execute("UPDATE registrars SET status = ?2 WHERE id = ?1", params![id, status.as_str()])?;
+        Ok(n == 1)
+    }
+
+    /// Registers a certificate for a registrar; Err message if owned by another.
+    pub fn add_certificate(
+        &mut self,
+        registrar_id: u32,
+        fingerprint: &str,
+        cert: &[u8],
+        key_handles: &[String],
+        now: &str,
+    ) -> StoreResult<Result<(), u32>> {
+        self.write(|tx| {
+            let owner: Option<u32> = tx
+                .tx
+                .query_row("SELECT registrar_id FROM certificates WHERE fingerprint = ?1", [fingerprint], |r| r.get(0))
+                .optional()?;
+            if let Some(other) = owner.filter(|o| *o != registrar_id) {
+                return Ok(Err(other));
+            }
+            tx.tx.execute(
+                "INSERT INTO certificates (fingerprint, registrar_id, cert, added) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (fingerprint) DO UPDATE SET cert = excluded.cert",
+                params![fingerprint, registrar_id, cert, now],
+            )?;
+            for handle in key_handles {
+                tx.tx.execute(
+                    "INSERT OR IGNORE INTO cert_keys (key_handle, fingerprint) VALUES (?1, ?2)",
+                    params![handle, fingerprint],
+                )?;
+            }
+            Ok::<_, StoreError>(Ok(()))
+        })
+    }
+
+    /// Removes a registrar's certificate; false if it was not theirs.
+    pub fn remove_certificate(&mut self, registrar_id: u32, fingerprint: &str) -> StoreResult<bool> {
+        let n = self.conn.execute(
+            "DELETE FROM certificates WHERE registrar_id = ?1 AND fingerprint = ?2",
+            params![registrar_id, fingerprint],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// The certificates of a registrar: (fingerprint, added).
+    pub fn certificates_of(&self, registrar_id: u32) -> StoreResult<Vec<(String, String)>> {
+        let mut stmt =
+            self.conn.prepare("SELECT fingerprint, added FROM certificates WHERE registrar_id = ?1 ORDER BY added, fingerprint")?;
+        let rows = stmt.query_map([registrar_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// The certificates holding any of these key handles (fingerprints or key IDs).
+    pub fn certs_for_key_handles(&self, handles: &[String]) -> StoreResult<Vec<CertRow>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT DISTINCT c.registrar_id, c.fingerprint, c.cert FROM cert_keys k
+             JOIN certificates c ON c.fingerprint = k.fingerprint WHERE k.key_handle = ?1",
+        )?;
+        let mut out: Vec<CertRow> = Vec::new();
+        for h in handles {
+            let rows = stmt.query_map([h.to_ascii_uppercase()], |r| {
+                Ok(CertRow { registrar_id: r.get(0)?, fingerprint: r.get(1)?, cert: r.get(2)? })
+            })?;
+            for row in rows {
+                let row = row?;
+                if !out.iter().any(|o| o.fingerprint == row.fingerprint) {
+                    out.push(row);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Tx<'_> {
+    /// The registrar's standing inside a transaction.
+    pub fn registrar_status(&self, id: u32) -> StoreResult<Option<RegistrarStatus>> {
+        let s: Option<String> =
+            self.tx.query_row("SELECT status FROM registrars WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+        s.map(|s| RegistrarStatus::parse(&s)).transpose()
+    }
+}

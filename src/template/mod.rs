@@ -1,0 +1,193 @@
+//! Template: the signed text's XML envelope, its RPSL-like object, typed specs.
+//!
+//! Input: a [`crate::auth::VerifiedBody`] (only `auth` can make one). Output:
+//! an [`Envelope`] (header fields and the CDATA object text), a [`RawObject`]
+//! (lenient: every line with its number), and a typed [`Spec`] per transaction,
+//! or the full list of [`Rejection`]s. Invariants: nothing is expanded (no
+//! DOCTYPE, no entities); every error of a template is reported, each with the
+//! line number counted from 1 at the first line after `<![CDATA[` and its key.
+
+mod envelope;
+mod keys;
+mod object;
+mod spec;
+mod values;
+
+pub use envelope::{Envelope, HeaderFields, parse_envelope};
+pub use keys::{KeyRule, key_rule};
+pub use object::{RawAttr, RawObject, parse_object};
+pub use spec::{CheckSpec, DomainCreate, Nameserver, PersonCreate, PersonType, Spec, validate};
+pub use values::{check_domain_name, check_email, check_handle, check_host_name};
+
+use crate::rejection::Rejection;
+
+/// The transactions of template.md section 4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transaction {
+    /// Register a domain.
+    Create,
+    /// Change contacts or client flags.
+    Update,
+    /// Replace the nameserver set.
+    Nscupdate,
+    /// Delete a domain.
+    Delete,
+    /// Withdraw a pending deletion.
+    Undelete,
+    /// Extend a registration.
+    Renew,
+    /// Move a domain to the sending registrar.
+    Regtransfer,
+    /// The losing registrar approves.
+    Transferack,
+    /// The losing registrar rejects.
+    Transfernack,
+    /// The registrar stops paying.
+    Billwithdraw,
+    /// Create a contact.
+    Perscreate,
+    /// Change a contact.
+    Persupdate,
+    /// Delete a contact.
+    Persdelete,
+    /// Is a name or handle taken?
+    Check,
+    /// An object's data.
+    Info,
+}
+
+/// The class of an object, named by its first key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectClass {
+    /// First key `domain:`.
+    Domain,
+    /// First key `nic-hdl:`.
+    Person,
+}
+
+impl Transaction {
+    /// Every transaction.
+    pub const ALL: &'static [Transaction] = &[
+        Transaction::Create,
+        Transaction::Update,
+        Transaction::Nscupdate,
+        Transaction::Delete,
+        Transaction::Undelete,
+        Transaction::Renew,
+        Transaction::Regtransfer,
+        Transaction::Transferack,
+        Transaction::Transfernack,
+        Transaction::Billwithdraw,
+        Transaction::Perscreate,
+        Transaction::Persupdate,
+        Transaction::Persdelete,
+        Transaction::Check,
+        Transaction::Info,
+    ];
+
+    /// The name used in `<transaction>`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transaction::Create => "create",
+            Transaction::Update => "update",
+            Transaction::Nscupdate => "nscupdate",
+            Transaction::Delete => "delete",
+            Transaction::Undelete => "undelete",
+            Transaction::Renew => "renew",
+            Transaction::Regtransfer => "regtransfer",
+            Transaction::Transferack => "transferack",
+            Transaction::Transfernack => "transfernack",
+            Transaction::Billwithdraw => "billwithdraw",
+            Transaction::Perscreate => "perscreate",
+            Transaction::Persupdate => "persupdate",
+            Transaction::Persdelete => "persdelete",
+            Transaction::Check => "check",
+            Transaction::Info => "info",
+        }
+    }
+
+    /// Looks a transaction up by name (exact, lower-case).
+    pub fn from_name(name: &str) -> Option<Transaction> {
+        Transaction::ALL.iter().copied().find(|t| t.name() == name)
+    }
+
+    /// The `command:` word this transaction requires.
+    pub fn command(self) -> &'static str {
+        match self {
+            Transaction::Create | Transaction::Perscreate => "create",
+            Transaction::Update | Transaction::Persupdate => "update",
+            Transaction::Nscupdate => "nscupdate",
+            Transaction::Delete | Transaction::Persdelete => "delete",
+            Transaction::Undelete => "undelete",
+            Transaction::Renew => "renew",
+            Transaction::Regtransfer => "transfer",
+            Transaction::Transferack => "ack",
+            Transaction::Transfernack => "nack",
+            Transaction::Billwithdraw => "withdraw",
+            Transaction::Check => "check",
+            Transaction::Info => "info",
+        }
+    }
+
+    /// Whether the transaction works on objects of this class.
+    pub fn accepts(self, class: ObjectClass) -> bool {
+        match self {
+            Transaction::Check | Transaction::Info => true,
+            Transaction::Perscreate | Transaction::Persupdate | Transaction::Persdelete => {
+                class == ObjectClass::Person
+            }
+            _ => class == ObjectClass::Domain,
+        }
+    }
+}
+
+/// The language of the reply's human text (`accept-language`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Language {
+    /// German (the default).
+    #[default]
+    De,
+    /// English.
+    En,
+}
+
+/// Parses and validates a whole verified template text: envelope, object, spec.
+///
+/// Returns the envelope's header fields (as far as they could be read, for the
+/// reply) and either the typed spec with any warnings, or every rejection found.
+pub fn parse_template(
+    text: &str,
+    profile: &crate::config::Profile,
+) -> (HeaderFields, Result<(Spec, Vec<Rejection>), Vec<Rejection>>) {
+    let (mut fields, envelope) = parse_envelope(text);
+    let envelope = match envelope {
+        Ok(e) => e,
+        Err(errors) => return (fields, Err(errors)),
+    };
+    let (raw, mut found) = parse_object(&envelope.body);
+    fields.object = raw.as_ref().and_then(|r| r.attrs.first()).map(|a| a.value.clone()).filter(|v| !v.is_empty());
+    let result = match raw {
+        Some(raw) => match validate(envelope.transaction, &raw, profile) {
+            Ok((spec, warnings)) if !crate::rejection::any_error(&found) => {
+                found.extend(warnings);
+                Ok((spec, found))
+            }
+            Ok((_, warnings)) => {
+                found.extend(warnings);
+                Err(found)
+            }
+            Err(errors) => {
+                found.extend(errors);
+                Err(found)
+            }
+        },
+        None => Err(found),
+    };
+    (fields, result.map_err(sorted))
+}
+
+fn sorted(mut list: Vec<Rejection>) -> Vec<Rejection> {
+    list.sort_by_key(|r| (r.line.unwrap_or(0), r.code));
+    list.dedup();
+    list
+}
