@@ -47,11 +47,17 @@ fn manifest_dir(sub: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(sub)
 }
 
-/// Sets up a registry in `dir` with the test registrars and the given registry key.
-pub fn setup(dir: &Path, keys: &Path, registry_key: Option<&Path>, now: DateTime<Utc>) -> anyhow::Result<Registry> {
+/// Sets up a registry in `dir` with the test registrars of `keys/registrars.toml`
+/// and the given registry key (a new one if `None`); used by the demo and tests.
+pub fn setup(
+    dir: &Path,
+    keys: &Path,
+    registry_key: Option<&Path>,
+    config: Config,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Registry> {
     let paths = Paths::in_dir(dir);
     std::fs::create_dir_all(dir)?;
-    let config = Config::default();
     let mut store = Store::open(&dir.join(super::DB_FILE), std::time::Duration::from_secs(10))?;
     let key = match registry_key {
         Some(path) => SigningKey::load(path)?,
@@ -78,7 +84,7 @@ pub fn run(keys: Option<PathBuf>, fixtures: Option<PathBuf>) -> anyhow::Result<u
     let fixtures = fixtures.unwrap_or_else(|| manifest_dir("fixtures"));
     let now = DateTime::parse_from_rfc3339(DEMO_NOW)?.with_timezone(&Utc);
     let tmp = tempfile::tempdir()?;
-    let mut reg = setup(tmp.path(), &keys, None, now)?;
+    let mut reg = setup(tmp.path(), &keys, None, Config::default(), now)?;
     println!("demo registry in {} at {DEMO_NOW}", tmp.path().display());
     println!("registry key {}\n", reg.key.fingerprint());
     let sources = collect_sources(&[fixtures])?;

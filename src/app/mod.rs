@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use demo::DEMO_NOW;
+pub use demo::{DEMO_NOW, setup};
 pub use mailflow::Summary;
 
 /// Exit code: handled (sysexits EX_OK).

@@ -9,6 +9,7 @@ use crate::config::MailSettings;
 use crate::template::parse_envelope;
 use anyhow::{Context, bail};
 use lettre::Message;
+use lettre::message::Body;
 use lettre::message::header::{ContentTransferEncoding, ContentType};
 use sha2::{Digest, Sha256};
 use std::io::Write;
@@ -52,8 +53,18 @@ pub fn build(args: &SubmitArgs, text: &str, key: &SigningKey, clock: &dyn Clock)
         .date(now.into())
         .header(ContentType::parse("text/plain; charset=us-ascii")?)
         .header(ContentTransferEncoding::SevenBit)
-        .body(signed)?;
+        .body(body(args.raw, signed)?)?;
     Ok(message.formatted())
+}
+
+/// The mail body; with `--raw`, exactly the signed text even where it breaks
+/// the mail layer's rules (for making test mails).
+fn body(raw: bool, signed: String) -> anyhow::Result<Body> {
+    if raw {
+        let crlf = signed.replace("\r\n", "\n").replace('\n', "\r\n");
+        return Ok(Body::dangerous_pre_encoded(crlf.into_bytes(), ContentTransferEncoding::SevenBit));
+    }
+    crate::reply::seven_bit_body(&signed, 998).ok_or_else(|| anyhow::anyhow!("the signed template does not fit a 7bit mail body"))
 }
 
 /// `regmail submit`

@@ -52,7 +52,7 @@ pub fn inspect(raw: &[u8], settings: &MailSettings) -> Inspected {
         let mut out = Inspected { headers: headers_of(head), ..Inspected::default() };
         out.findings.push(
             Rejection::new(Code::MailTooLarge)
-                .detail(format!("{} bytes, limit {}", raw.len(), settings.max_mail_bytes)),
+                .detail(format!("over the limit of {} bytes", settings.max_mail_bytes)),
         );
         return out;
     }

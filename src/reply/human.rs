@@ -80,7 +80,7 @@ pub fn text(d: &ReplyData) -> String {
         out.push_str(heading(d.language, sev));
         out.push('\n');
         for r in list {
-            let options = textwrap::Options::new(MAX_LINE - 2).initial_indent("- ").subsequent_indent("  ");
+            let options = textwrap::Options::new(MAX_LINE - 2).initial_indent("* ").subsequent_indent("  ");
             for line in textwrap::wrap(&item(d.language, r), options) {
                 out.push_str(line.trim_end());
                 out.push('\n');

@@ -5,7 +5,7 @@ use crate::auth::{SigningKey, SigningError};
 use crate::config::Config;
 use chrono::{DateTime, Utc};
 use lettre::message::header::{ContentTransferEncoding, ContentType, Header, HeaderName, HeaderValue};
-use lettre::message::Mailbox;
+use lettre::message::{Body, Mailbox};
 use lettre::Message;
 
 /// A fault building a mail (the caller exits 75).
@@ -75,6 +75,16 @@ fn clean_id(id: &str) -> Option<String> {
     ok.then(|| format!("<{id}>"))
 }
 
+/// A 7bit body with CRLF line ends, if every line is printable ASCII of at
+/// most `max` characters. lettre's own chooser refuses 7bit for lines of 75+
+/// characters (and its `.body(String)` panics then), so regmail checks the
+/// rules of RFC 5322 and reply.md itself and hands lettre the encoded bytes.
+pub fn seven_bit_body(text: &str, max: usize) -> Option<Body> {
+    let text = text.replace("\r\n", "\n");
+    let ok = text.lines().all(|l| l.len() <= max && l.bytes().all(|b| (0x20..=0x7e).contains(&b)));
+    ok.then(|| Body::dangerous_pre_encoded(text.replace('\n', "\r\n").into_bytes(), ContentTransferEncoding::SevenBit))
+}
+
 /// Renders, signs and wraps a reply; returns the message bytes.
 pub fn compose(
     config: &Config,
@@ -98,6 +108,7 @@ pub fn compose(
     if let Some(id) = env.in_reply_to.and_then(clean_id) {
         builder = builder.in_reply_to(id.clone()).references(id);
     }
+    let body = seven_bit_body(&body, super::MAX_LINE).ok_or_else(|| ComposeError::Build("reply body is not 7bit".into()))?;
     let message = builder.body(body).map_err(|e| ComposeError::Build(e.to_string()))?;
     Ok(message.formatted())
 }

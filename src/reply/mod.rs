@@ -14,7 +14,7 @@ mod human;
 mod mail;
 
 pub use deliver::{DeliveryError, DeliveryReport, deliver};
-pub use mail::{ComposeError, Envelope, compose};
+pub use mail::{ComposeError, Envelope, compose, seven_bit_body};
 
 use crate::rejection::{Code, Rejection, Severity};
 use crate::template::Language;

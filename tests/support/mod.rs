@@ -1,0 +1,79 @@
+//! Shared helpers for the integration tests: paths, the test registry, and
+//! verification of the registry's signed replies with sequoia.
+#![allow(dead_code)]
+
+use regmail::app::{DEMO_NOW, setup};
+use regmail::config::Config;
+use regmail::pipeline::Registry;
+use sequoia_openpgp as openpgp;
+use openpgp::parse::Parse;
+use openpgp::parse::stream::{MessageLayer, MessageStructure, VerificationHelper, VerifierBuilder};
+use openpgp::policy::StandardPolicy;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(DEMO_NOW).unwrap().with_timezone(&chrono::Utc)
+}
+
+/// A registry in `dir` with the test registrars and trent's registry key.
+pub fn registry(dir: &Path, config: Config) -> Registry {
+    let trent = root().join("keys/trent.sec.asc");
+    setup(dir, &root().join("keys"), Some(&trent), config, now()).unwrap()
+}
+
+struct Helper(openpgp::Cert);
+
+impl VerificationHelper for Helper {
+    fn get_certs(&mut self, _: &[openpgp::KeyHandle]) -> openpgp::Result<Vec<openpgp::Cert>> {
+        Ok(vec![self.0.clone()])
+    }
+    fn check(&mut self, structure: MessageStructure<'_>) -> openpgp::Result<()> {
+        for layer in structure {
+            if let MessageLayer::SignatureGroup { results } = layer {
+                if results.iter().any(|r| r.is_ok()) {
+                    return Ok(());
+                }
+            }
+        }
+        Err(anyhow::anyhow!("no good signature"))
+    }
+}
+
+/// Verifies a cleartext-signed mail body with `cert`; returns the signed text.
+pub fn verify_body(body: &str, cert: &openpgp::Cert, at: chrono::DateTime<chrono::Utc>) -> Result<String, String> {
+    let p = StandardPolicy::new();
+    let mut v = VerifierBuilder::from_bytes(body.as_bytes())
+        .and_then(|b| b.with_policy(&p, Some(at.into()), Helper(cert.clone())))
+        .map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    v.read_to_string(&mut out).map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+/// Splits a mail into header and body, with LF line ends.
+pub fn split_mail(mail: &[u8]) -> (String, String) {
+    let text = String::from_utf8_lossy(mail).replace("\r\n", "\n");
+    match text.split_once("\n\n") {
+        Some((h, b)) => (h.to_string(), b.to_string()),
+        None => (text, String::new()),
+    }
+}
+
+/// The reply with its signature verified against `cert` and replaced by a marker.
+pub fn verified_reply(mail: &[u8], cert: &openpgp::Cert) -> Result<String, String> {
+    let (head, body) = split_mail(mail);
+    verify_body(&body, cert, now())?;
+    let start = body.find("-----BEGIN PGP SIGNATURE-----").ok_or("no signature block")?;
+    let end = body.find("-----END PGP SIGNATURE-----").ok_or("no signature end")?;
+    let end = end + "-----END PGP SIGNATURE-----".len();
+    Ok(format!("{head}\n\n{}[signature verified]{}", &body[..start], &body[end..]))
+}
+
+pub fn trent() -> openpgp::Cert {
+    openpgp::Cert::from_file(root().join("keys/trent.pub.asc")).unwrap()
+}
