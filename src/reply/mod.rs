@@ -105,19 +105,33 @@ fn field(out: &mut String, key: &str, value: &str) {
     let _ = writeln!(out, "{}", cut(format!("{:<14}{}", format!("{key}:"), value)));
 }
 
+/// A key as shown in replies: letters, digits, hyphens and single spaces.
+fn safe_key(k: &str) -> String {
+    k.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == ' ').take(40).collect()
+}
+
 /// One finding as in the machine block: `<code> [line <n>] [key "<k>"] <text>`.
+///
+/// The text is the code's stable description and the detail; where that does
+/// not fit the line, the (more specific) detail alone, then a cut.
 pub fn finding_text(r: &Rejection) -> String {
     let mut s = r.code.number().to_string();
     if let Some(n) = r.line {
         let _ = write!(s, " line {n}");
     }
     if let Some(k) = &r.key {
-        let _ = write!(s, " key \"{}\"", safe_token(k).replace(':', ""));
+        let _ = write!(s, " key \"{}\"", safe_key(k));
     }
-    let _ = write!(s, " {}", r.code.text_en());
-    if let Some(d) = &r.detail {
-        let _ = write!(s, ": {d}");
-    }
+    let room = MAX_LINE - 14 - s.len() - 1;
+    let full = match &r.detail {
+        Some(d) => format!("{}: {d}", r.code.text_en()),
+        None => r.code.text_en().to_string(),
+    };
+    let text = match &r.detail {
+        Some(d) if full.len() > room => d.clone(),
+        _ => full,
+    };
+    let _ = write!(s, " {text}");
     s
 }
 

@@ -58,14 +58,19 @@ struct Collected {
 /// Parses the envelope; returns what could be read, and the envelope or every error.
 pub fn parse_envelope(text: &str) -> (HeaderFields, Result<Envelope, Vec<Rejection>>) {
     let mut c = Collected::default();
-    if let Err(e) = walk(text, &mut c) {
-        c.errors.push(e);
-    }
+    let complete = match walk(text, &mut c) {
+        Ok(()) => true,
+        Err(e) => {
+            c.errors.push(e);
+            false
+        }
+    };
     let mut fields = HeaderFields::default();
     let mut errors = std::mem::take(&mut c.errors);
-    check_header(&c.header, &mut fields, &mut errors);
+    check_header(&c.header, &mut fields, &mut errors, complete);
     let body = match c.cdata.as_slice() {
         [one] if !c.body_text => Some(one.clone()),
+        _ if !complete => None,
         _ => {
             errors.push(
                 Rejection::new(Code::HeaderElement)
@@ -190,17 +195,18 @@ fn text_event(path: &[String], raw: &str, c: &mut Collected) -> Result<(), Rejec
     }
 }
 
-/// Checks each header element: present, once, valid.
-fn check_header(header: &[(String, String)], fields: &mut HeaderFields, errors: &mut Vec<Rejection>) {
+/// Checks each header element: present, once, valid. After a 5001 the XML was
+/// not read to its end, so absence is not reported (it would be an artefact).
+fn check_header(header: &[(String, String)], fields: &mut HeaderFields, errors: &mut Vec<Rejection>, complete: bool) {
     for name in ["regheader", "regbody"] {
-        if !header.iter().any(|(n, _)| n == name) {
+        if complete && !header.iter().any(|(n, _)| n == name) {
             errors.push(Rejection::new(Code::HeaderElement).key(name).detail("missing"));
         }
     }
     for name in HEADER_ELEMENTS {
         let values: Vec<&str> = header.iter().filter(|(n, _)| n == name).map(|(_, v)| v.trim()).collect();
         let value = match values.as_slice() {
-            [] if matches!(*name, "accept-language" | "dry-run") => continue,
+            [] if !complete || matches!(*name, "accept-language" | "dry-run") => continue,
             [] => {
                 errors.push(Rejection::new(Code::HeaderElement).key(name).detail("missing"));
                 continue;

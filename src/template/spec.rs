@@ -175,7 +175,9 @@ pub fn validate(
         }
     };
     if !t.accepts(class) {
+        // The key tables of another class would only add noise.
         f.at(first, Rejection::new(Code::UnknownTransaction).detail(format!("{} needs another object", t.name())));
+        return Err(f.errors);
     }
     let attrs = generic(t, class, raw, profile, &mut f);
     let spec = typed(t, class, &attrs, profile, &mut f);
