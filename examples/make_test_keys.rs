@@ -3,10 +3,10 @@
 //! carol) come from `keys/make-gpg-keys.sh`. Keys are random: re-running this
 //! replaces them, and every fixture signed with them must then be re-signed.
 
-use sequoia_openpgp as openpgp;
 use openpgp::cert::{CertBuilder, CipherSuite};
 use openpgp::serialize::SerializeInto;
 use openpgp::types::ReasonForRevocation;
+use sequoia_openpgp as openpgp;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -19,8 +19,14 @@ const NOV_22_2026_0805: u64 = 1_795_334_700;
 const NOV_22_2026_0810: u64 = 1_795_335_000;
 
 fn write(dir: &Path, name: &str, cert: &openpgp::Cert) -> openpgp::Result<()> {
-    std::fs::write(dir.join(format!("{name}.sec.asc")), cert.as_tsk().armored().to_vec()?)?;
-    std::fs::write(dir.join(format!("{name}.pub.asc")), cert.armored().to_vec()?)?;
+    std::fs::write(
+        dir.join(format!("{name}.sec.asc")),
+        cert.as_tsk().armored().to_vec()?,
+    )?;
+    std::fs::write(
+        dir.join(format!("{name}.pub.asc")),
+        cert.armored().to_vec()?,
+    )?;
     println!("{name}: {}", cert.fingerprint());
     Ok(())
 }
@@ -37,10 +43,22 @@ fn main() -> openpgp::Result<()> {
     let dir = std::env::args().nth(1).unwrap_or_else(|| "keys".into());
     let dir = Path::new(&dir);
     for (name, uid) in [
-        ("alice", "Alice Example (regmail TEST key) <alice@alpine-domains.test>"),
-        ("frank", "Frank Example (regmail TEST key) <frank@frozen-names.test>"),
-        ("mallory", "Mallory Example (regmail TEST key) <mallory@attacker.test>"),
-        ("trent", "Example Registry (regmail TEST key) <robot@registry.example>"),
+        (
+            "alice",
+            "Alice Example (regmail TEST key) <alice@alpine-domains.test>",
+        ),
+        (
+            "frank",
+            "Frank Example (regmail TEST key) <frank@frozen-names.test>",
+        ),
+        (
+            "mallory",
+            "Mallory Example (regmail TEST key) <mallory@attacker.test>",
+        ),
+        (
+            "trent",
+            "Example Registry (regmail TEST key) <robot@registry.example>",
+        ),
     ] {
         let (cert, _) = builder(uid).generate()?;
         write(dir, name, &cert)?;
@@ -52,8 +70,14 @@ fn main() -> openpgp::Result<()> {
         .generate()?;
     write(dir, "dave", &dave)?;
     // Erin's key is revoked (retired) at 08:10, after signing, before processing.
-    let (erin, _) = builder("Erin Example (regmail TEST key) <erin@eager-names.test>").generate()?;
-    let mut signer = erin.primary_key().key().clone().parts_into_secret()?.into_keypair()?;
+    let (erin, _) =
+        builder("Erin Example (regmail TEST key) <erin@eager-names.test>").generate()?;
+    let mut signer = erin
+        .primary_key()
+        .key()
+        .clone()
+        .parts_into_secret()?
+        .into_keypair()?;
     let rev = openpgp::cert::CertRevocationBuilder::new()
         .set_signature_creation_time(at(NOV_22_2026_0810))?
         .set_reason_for_revocation(ReasonForRevocation::KeyRetired, b"rotated")?

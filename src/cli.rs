@@ -8,7 +8,12 @@ use std::path::PathBuf;
 #[command(name = "regmail", version, about)]
 pub struct Cli {
     /// Data directory: regmail.toml, the database, the registry key, the outbox.
-    #[arg(long, global = true, env = "REGMAIL_DATA_DIR", default_value = "./regmail-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "REGMAIL_DATA_DIR",
+        default_value = "./regmail-data"
+    )]
     pub data_dir: PathBuf,
     /// Another configuration file.
     #[arg(long, global = true)]

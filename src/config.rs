@@ -230,7 +230,9 @@ impl Default for DeliverySettings {
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
-        DatabaseSettings { busy_timeout_ms: 10_000 }
+        DatabaseSettings {
+            busy_timeout_ms: 10_000,
+        }
     }
 }
 
@@ -260,7 +262,12 @@ impl Config {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
-            Err(source) => return Err(ConfigError::Read { path: path.to_path_buf(), source }),
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
         };
         Self::parse(&text).map_err(|source| ConfigError::Parse {
             path: path.to_path_buf(),
@@ -286,7 +293,11 @@ impl Config {
     pub fn is_own_address(&self, addr: &str) -> bool {
         let a = addr.trim().to_ascii_lowercase();
         a == self.registry.email.to_ascii_lowercase()
-            || self.registry.own_addresses.iter().any(|o| o.to_ascii_lowercase() == a)
+            || self
+                .registry
+                .own_addresses
+                .iter()
+                .any(|o| o.to_ascii_lowercase() == a)
     }
 }
 

@@ -102,9 +102,16 @@ struct Assessed {
 pub fn handle(reg: &mut Registry, raw: &[u8], mode: Mode) -> Result<Handled, PipelineError> {
     let now = reg.clock.now();
     let assessed = assess(reg, raw, now)?;
-    let Registry { config, store, key, .. } = reg;
+    let Registry {
+        config, store, key, ..
+    } = reg;
     let work = |tx: &mut Tx<'_>| -> Result<Handled, PipelineError> {
-        let ctx = Ctx { config, key, now, raw };
+        let ctx = Ctx {
+            config,
+            key,
+            now,
+            raw,
+        };
         let trid = format!("RM{:010}", tx.next_sequence("server_trid")?);
         decide(tx, &ctx, &trid, &assessed)
     };
@@ -119,10 +126,10 @@ pub fn handle(reg: &mut Registry, raw: &[u8], mode: Mode) -> Result<Handled, Pip
         codes = ?handled.codes,
         "handled mail"
     );
-    if mode == Mode::Commit {
-        if let Err(e) = reply::deliver(&reg.config, &reg.data_dir, &mut reg.store, now) {
-            tracing::warn!(error = %e, "delivery postponed; the mail stays in the outbox");
-        }
+    if mode == Mode::Commit
+        && let Err(e) = reply::deliver(&reg.config, &reg.data_dir, &mut reg.store, now)
+    {
+        tracing::warn!(error = %e, "delivery postponed; the mail stays in the outbox");
     }
     Ok(handled)
 }
@@ -139,7 +146,10 @@ fn assess(reg: &Registry, raw: &[u8], now: DateTime<Utc>) -> Result<Assessed, Pi
     if let Some(block) = &inspected.signed_block {
         match auth::verify(block, &reg.store, now, window)? {
             Ok(body) => {
-                signer = Some((body.signer().registrar_id, body.signer().fingerprint.clone()));
+                signer = Some((
+                    body.signer().registrar_id,
+                    body.signer().fingerprint.clone(),
+                ));
                 verified = Some(body);
             }
             Err(refusal) => {
@@ -156,13 +166,22 @@ fn assess(reg: &Registry, raw: &[u8], now: DateTime<Utc>) -> Result<Assessed, Pi
     if any_error(&findings) {
         verified = None;
     }
-    Ok(Assessed { inspected, findings, verified, signer, recipient })
+    Ok(Assessed {
+        inspected,
+        findings,
+        verified,
+        signer,
+        recipient,
+    })
 }
 
 /// The registrar whose registered address sent the mail (envelope sender first).
 fn by_address(store: &Store, inspected: &Inspected) -> Result<Option<Registrar>, StoreError> {
     let h = &inspected.headers;
-    for addr in [h.return_path.as_deref(), h.from.as_deref()].into_iter().flatten() {
+    for addr in [h.return_path.as_deref(), h.from.as_deref()]
+        .into_iter()
+        .flatten()
+    {
         if let Some(r) = store.registrar_by_email(addr)? {
             return Ok(Some(r));
         }
@@ -184,9 +203,18 @@ struct Verdict {
     text_sha256: Option<String>,
 }
 
-fn decide(tx: &mut Tx<'_>, ctx: &Ctx<'_>, trid: &str, a: &Assessed) -> Result<Handled, PipelineError> {
+fn decide(
+    tx: &mut Tx<'_>,
+    ctx: &Ctx<'_>,
+    trid: &str,
+    a: &Assessed,
+) -> Result<Handled, PipelineError> {
     let Some(recipient) = a.recipient.clone() else {
-        let reason = a.inspected.headers.automatic.unwrap_or("sender is not a registrar");
+        let reason = a
+            .inspected
+            .headers
+            .automatic
+            .unwrap_or("sender is not a registrar");
         return drop_mail(tx, ctx, trid, a, reason);
     };
     let base = ReplyData {
@@ -206,7 +234,11 @@ fn decide(tx: &mut Tx<'_>, ctx: &Ctx<'_>, trid: &str, a: &Assessed) -> Result<Ha
         quoted: None,
     };
     let verdict = match &a.verified {
-        None => Verdict { kind: JournalKind::Answered, data: base, text_sha256: None },
+        None => Verdict {
+            kind: JournalKind::Answered,
+            data: base,
+            text_sha256: None,
+        },
         Some(body) => match template_verdict(tx, ctx, body, base)? {
             Ok(v) => v,
             Err(prior_reply) => return replayed(tx, ctx, trid, a, &recipient, prior_reply),
@@ -229,26 +261,56 @@ fn template_verdict(
     let sha = hex::encode(Sha256::digest(body.text().as_bytes()));
     let signer_id = body.signer().registrar_id;
     if fields.registrar_id.is_some_and(|id| id != signer_id) {
-        data.findings.push(Rejection::new(Code::KeyNotRegistered).key("registrar-id").detail(format!("signed by registrar {signer_id}")));
-        return Ok(Ok(Verdict { kind: JournalKind::Answered, data, text_sha256: Some(sha) }));
+        data.findings.push(
+            Rejection::new(Code::KeyNotRegistered)
+                .key("registrar-id")
+                .detail(format!("signed by registrar {signer_id}")),
+        );
+        return Ok(Ok(Verdict {
+            kind: JournalKind::Answered,
+            data,
+            text_sha256: Some(sha),
+        }));
     }
     let binds = fields.client_trid.is_some() && fields.registrar_id.is_some() && !fields.dry_run;
-    if let (true, Some(trid)) = (binds, &fields.client_trid) {
-        if let Some(prior) = tx.prior_transaction(signer_id, trid)? {
-            if prior.text_sha256 == sha {
-                return Ok(Err(prior.reply));
-            }
-            data.findings.push(Rejection::new(Code::DuplicateClientTrid).key("client-trid").detail(format!("used by {}", prior.server_trid)));
-            return Ok(Ok(Verdict { kind: JournalKind::Answered, data, text_sha256: Some(sha) }));
+    let prior = match (binds, &fields.client_trid) {
+        (true, Some(trid)) => tx.prior_transaction(signer_id, trid)?,
+        _ => None,
+    };
+    if let Some(prior) = prior {
+        if prior.text_sha256 == sha {
+            return Ok(Err(prior.reply));
         }
+        data.findings.push(
+            Rejection::new(Code::DuplicateClientTrid)
+                .key("client-trid")
+                .detail(format!("used by {}", prior.server_trid)),
+        );
+        return Ok(Ok(Verdict {
+            kind: JournalKind::Answered,
+            data,
+            text_sha256: Some(sha),
+        }));
     }
-    let kind = if binds { JournalKind::Transaction } else { JournalKind::Answered };
+    let kind = if binds {
+        JournalKind::Transaction
+    } else {
+        JournalKind::Answered
+    };
     match parsed {
         Err(errors) => data.findings.extend(errors),
         Ok((spec, warnings)) => {
             data.findings.extend(warnings);
             data.object = Some(spec.object().to_string());
-            match policy::apply(tx, body, &spec, ctx.config, profile, ctx.now, fields.dry_run)? {
+            match policy::apply(
+                tx,
+                body,
+                &spec,
+                ctx.config,
+                profile,
+                ctx.now,
+                fields.dry_run,
+            )? {
                 Err(errors) => data.findings.extend(errors),
                 Ok(decision) => {
                     data.outcome = decision.outcome;
@@ -261,7 +323,11 @@ fn template_verdict(
             }
         }
     }
-    Ok(Ok(Verdict { kind, data, text_sha256: Some(sha) }))
+    Ok(Ok(Verdict {
+        kind,
+        data,
+        text_sha256: Some(sha),
+    }))
 }
 
 fn fill_from_header(data: &mut ReplyData, fields: &HeaderFields) {
@@ -283,13 +349,25 @@ fn ordered(mut findings: Vec<Rejection>) -> Vec<Rejection> {
     findings
 }
 
-fn answer(tx: &mut Tx<'_>, ctx: &Ctx<'_>, trid: &str, a: &Assessed, to: &Registrar, mut v: Verdict) -> Result<Handled, PipelineError> {
+fn answer(
+    tx: &mut Tx<'_>,
+    ctx: &Ctx<'_>,
+    trid: &str,
+    a: &Assessed,
+    to: &Registrar,
+    mut v: Verdict,
+) -> Result<Handled, PipelineError> {
     v.data.findings = ordered(std::mem::take(&mut v.data.findings));
     if any_error(&v.data.findings) {
         v.data.outcome = Outcome::Failed;
-        v.data.findings.retain(|r| r.code.severity() != Severity::Info);
+        v.data
+            .findings
+            .retain(|r| r.code.severity() != Severity::Info);
     }
-    let envelope = reply::Envelope { to: &to.email, in_reply_to: a.inspected.headers.message_id.as_deref() };
+    let envelope = reply::Envelope {
+        to: &to.email,
+        in_reply_to: a.inspected.headers.message_id.as_deref(),
+    };
     let message = reply::compose(ctx.config, ctx.key, &v.data, &envelope, ctx.now)?;
     let stamp = reply::rfc3339(ctx.now);
     tx.queue_mail(trid, &to.email, &message, &stamp)?;
@@ -321,7 +399,14 @@ fn answer(tx: &mut Tx<'_>, ctx: &Ctx<'_>, trid: &str, a: &Assessed, to: &Registr
     })
 }
 
-fn replayed(tx: &mut Tx<'_>, ctx: &Ctx<'_>, trid: &str, a: &Assessed, to: &Registrar, prior: Option<Vec<u8>>) -> Result<Handled, PipelineError> {
+fn replayed(
+    tx: &mut Tx<'_>,
+    ctx: &Ctx<'_>,
+    trid: &str,
+    a: &Assessed,
+    to: &Registrar,
+    prior: Option<Vec<u8>>,
+) -> Result<Handled, PipelineError> {
     let stamp = reply::rfc3339(ctx.now);
     if let Some(message) = &prior {
         tx.queue_mail(trid, &to.email, message, &stamp)?;
@@ -352,7 +437,13 @@ fn replayed(tx: &mut Tx<'_>, ctx: &Ctx<'_>, trid: &str, a: &Assessed, to: &Regis
     })
 }
 
-fn drop_mail(tx: &mut Tx<'_>, ctx: &Ctx<'_>, trid: &str, a: &Assessed, reason: &'static str) -> Result<Handled, PipelineError> {
+fn drop_mail(
+    tx: &mut Tx<'_>,
+    ctx: &Ctx<'_>,
+    trid: &str,
+    a: &Assessed,
+    reason: &'static str,
+) -> Result<Handled, PipelineError> {
     let stamp = reply::rfc3339(ctx.now);
     let codes = reply::code_list(&a.findings);
     tx.insert_journal(&JournalEntry {
@@ -424,7 +515,8 @@ pub fn check_template(reg: &mut Registry, text: &str) -> Result<(Outcome, String
     })?;
     data.findings = ordered(std::mem::take(&mut data.findings));
     if any_error(&data.findings) {
-        data.findings.retain(|r| r.code.severity() != Severity::Info);
+        data.findings
+            .retain(|r| r.code.severity() != Severity::Info);
     } else {
         data.outcome = Outcome::Success;
     }

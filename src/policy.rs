@@ -47,7 +47,12 @@ impl Decision {
 }
 
 /// Checks every rule against the current state without writing.
-pub fn check(tx: &Tx<'_>, registrar_id: u32, spec: &Spec, config: &Config) -> Result<Vec<Rejection>, StoreError> {
+pub fn check(
+    tx: &Tx<'_>,
+    registrar_id: u32,
+    spec: &Spec,
+    config: &Config,
+) -> Result<Vec<Rejection>, StoreError> {
     let mut errors = Vec::new();
     match tx.registrar_status(registrar_id)? {
         Some(RegistrarStatus::Active) => {}
@@ -61,15 +66,27 @@ pub fn check(tx: &Tx<'_>, registrar_id: u32, spec: &Spec, config: &Config) -> Re
         Spec::Unsupported { transaction, .. } => errors.push(
             Rejection::new(Code::UnknownTransaction)
                 .key("command")
-                .detail(format!("{} is not supported by this registry yet", transaction.name())),
+                .detail(format!(
+                    "{} is not supported by this registry yet",
+                    transaction.name()
+                )),
         ),
     }
     Ok(errors)
 }
 
-fn check_domain_create(tx: &Tx<'_>, registrar_id: u32, d: &DomainCreate, errors: &mut Vec<Rejection>) -> Result<(), StoreError> {
+fn check_domain_create(
+    tx: &Tx<'_>,
+    registrar_id: u32,
+    d: &DomainCreate,
+    errors: &mut Vec<Rejection>,
+) -> Result<(), StoreError> {
     if tx.domain_exists(&d.name)? {
-        errors.push(Rejection::new(Code::DomainExists).key("domain").detail(d.name.clone()));
+        errors.push(
+            Rejection::new(Code::DomainExists)
+                .key("domain")
+                .detail(d.name.clone()),
+        );
     }
     let mut handles: Vec<(&str, &str)> = vec![("registrant", d.registrant.as_str())];
     handles.extend(d.admin_c.iter().map(|h| ("admin-c", h.as_str())));
@@ -78,13 +95,23 @@ fn check_domain_create(tx: &Tx<'_>, registrar_id: u32, d: &DomainCreate, errors:
     for (key, handle) in handles {
         match tx.person_owner(handle)? {
             Some(owner) if owner == registrar_id => {}
-            Some(_) => errors.push(Rejection::new(Code::HandleNotUsable).key(key).detail(format!("{handle}: not yours"))),
-            None => errors.push(Rejection::new(Code::HandleNotUsable).key(key).detail(format!("{handle}: unknown"))),
+            Some(_) => errors.push(
+                Rejection::new(Code::HandleNotUsable)
+                    .key(key)
+                    .detail(format!("{handle}: not yours")),
+            ),
+            None => errors.push(
+                Rejection::new(Code::HandleNotUsable)
+                    .key(key)
+                    .detail(format!("{handle}: unknown")),
+            ),
         }
     }
     for ns in &d.nameservers {
         let stored = tx.host_addresses(&ns.host)?;
-        let changes = stored.as_ref().is_some_and(|a| !ns.addresses.is_empty() && *a != ns.addresses);
+        let changes = stored
+            .as_ref()
+            .is_some_and(|a| !ns.addresses.is_empty() && *a != ns.addresses);
         if changes && tx.host_used_by_others(&ns.host, registrar_id)? {
             errors.push(
                 Rejection::new(Code::HostInUse)
@@ -129,20 +156,31 @@ pub fn apply(
     let stamp = rfc3339(now);
     let mut decision = match spec {
         Spec::DomainCreate(d) => {
-            let expires = now.checked_add_months(Months::new(12 * d.period)).unwrap_or(now);
+            let expires = now
+                .checked_add_months(Months::new(12 * d.period))
+                .unwrap_or(now);
             if !dry_run {
                 tx.insert_domain(d, registrar_id, &stamp, &rfc3339(expires))?;
             }
-            Decision { expires: Some(expires), ..Decision::success(&d.name) }
+            Decision {
+                expires: Some(expires),
+                ..Decision::success(&d.name)
+            }
         }
         Spec::PersonCreate(p) => {
             let handle = new_handle(tx, p, profile)?;
             if !dry_run {
                 tx.insert_person(&handle, registrar_id, p, &stamp)?;
             }
-            Decision { handle: Some(handle.clone()), ..Decision::success(&handle) }
+            Decision {
+                handle: Some(handle.clone()),
+                ..Decision::success(&handle)
+            }
         }
-        Spec::Check(c) => Decision { avail: answer(tx, spec)?, ..Decision::success(&c.name) },
+        Spec::Check(c) => Decision {
+            avail: answer(tx, spec)?,
+            ..Decision::success(&c.name)
+        },
         Spec::Unsupported { object, .. } => Decision::success(object),
     };
     if dry_run {
@@ -153,12 +191,26 @@ pub fn apply(
 
 /// `<initials><number>-<suffix>`: initials from the name (or organisation).
 fn new_handle(tx: &mut Tx<'_>, p: &PersonCreate, profile: &Profile) -> Result<String, StoreError> {
-    let source = p.personname.as_deref().or(p.organization.as_deref()).unwrap_or("");
-    let words: Vec<&str> = source.split_whitespace().filter(|w| w.starts_with(|c: char| c.is_ascii_alphabetic())).collect();
+    let source = p
+        .personname
+        .as_deref()
+        .or(p.organization.as_deref())
+        .unwrap_or("");
+    let words: Vec<&str> = source
+        .split_whitespace()
+        .filter(|w| w.starts_with(|c: char| c.is_ascii_alphabetic()))
+        .collect();
     let mut initials: String = match words.as_slice() {
         [] => String::new(),
-        [one] => one.chars().filter(char::is_ascii_alphabetic).take(2).collect(),
-        [first, .., last] => [first, last].iter().filter_map(|w| w.chars().next()).collect(),
+        [one] => one
+            .chars()
+            .filter(char::is_ascii_alphabetic)
+            .take(2)
+            .collect(),
+        [first, .., last] => [first, last]
+            .iter()
+            .filter_map(|w| w.chars().next())
+            .collect(),
     };
     initials.make_ascii_uppercase();
     if initials.len() < 2 {

@@ -159,7 +159,12 @@ pub struct Rejection {
 impl Rejection {
     /// A finding with only a code.
     pub fn new(code: Code) -> Self {
-        Rejection { code, line: None, key: None, detail: None }
+        Rejection {
+            code,
+            line: None,
+            key: None,
+            detail: None,
+        }
     }
 
     /// Sets the line number.
@@ -177,7 +182,17 @@ impl Rejection {
     /// Sets the detail text (made 7-bit safe).
     pub fn detail(mut self, detail: impl Into<String>) -> Self {
         let d: String = detail.into();
-        self.detail = Some(d.chars().map(|c| if c == ' ' || c.is_ascii_graphic() { c } else { '?' }).collect());
+        self.detail = Some(
+            d.chars()
+                .map(|c| {
+                    if c == ' ' || c.is_ascii_graphic() {
+                        c
+                    } else {
+                        '?'
+                    }
+                })
+                .collect(),
+        );
         self
     }
 

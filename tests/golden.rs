@@ -5,6 +5,8 @@
 //! `REGMAIL_BLESS=1 cargo test --test golden` rewrites the expected files; a
 //! mismatch leaves `<file>.actual` beside the expected one to diff.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use regmail::config::Config;
@@ -44,12 +46,27 @@ fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
 }
 
 fn with_ending(raw: &[u8], ending: Ending) -> Vec<u8> {
-    let lf: Vec<u8> = String::from_utf8_lossy(raw).replace("\r\n", "\n").into_bytes();
+    let lf: Vec<u8> = String::from_utf8_lossy(raw)
+        .replace("\r\n", "\n")
+        .into_bytes();
     // Keep non-UTF-8 bytes intact: work on bytes.
-    let lf = if std::str::from_utf8(raw).is_ok() { lf } else { raw.iter().copied().filter(|b| *b != b'\r').collect() };
+    let lf = if std::str::from_utf8(raw).is_ok() {
+        lf
+    } else {
+        raw.iter().copied().filter(|b| *b != b'\r').collect()
+    };
     match ending {
         Ending::Lf => lf,
-        Ending::Crlf => lf.iter().flat_map(|b| if *b == b'\n' { vec![b'\r', b'\n'] } else { vec![*b] }).collect(),
+        Ending::Crlf => lf
+            .iter()
+            .flat_map(|b| {
+                if *b == b'\n' {
+                    vec![b'\r', b'\n']
+                } else {
+                    vec![*b]
+                }
+            })
+            .collect(),
     }
 }
 
@@ -66,11 +83,22 @@ fn expect(path: &Path, actual: &str, ending: Ending, failures: &mut Vec<String>)
         let _ = std::fs::remove_file(&actual_path);
     } else {
         std::fs::write(&actual_path, actual).unwrap();
-        failures.push(format!("{} ({ending:?}): differs, see {}", path.display(), actual_path.display()));
+        failures.push(format!(
+            "{} ({ending:?}): differs, see {}",
+            path.display(),
+            actual_path.display()
+        ));
     }
 }
 
-const OBJECT_TABLES: &[&str] = &["[persons]", "[domains]", "[domain_contacts]", "[hosts]", "[host_addresses]", "[domain_hosts]"];
+const OBJECT_TABLES: &[&str] = &[
+    "[persons]",
+    "[domains]",
+    "[domain_contacts]",
+    "[hosts]",
+    "[host_addresses]",
+    "[domain_hosts]",
+];
 
 /// The registry objects part of a dump (not journal, not outbox).
 fn objects(dump: &str) -> String {
@@ -101,18 +129,37 @@ fn run_case(dir: &Path, ending: Ending, failures: &mut Vec<String>) {
         let before = objects(&reg.store.dump().unwrap());
         let handled = pipeline::handle(&mut reg, &raw, Mode::Commit).unwrap();
         let after = objects(&reg.store.dump().unwrap());
-        let changes_nothing = matches!(handled.disposition, Disposition::Answered(Outcome::Failed) | Disposition::Dropped(_) | Disposition::Replayed);
+        let changes_nothing = matches!(
+            handled.disposition,
+            Disposition::Answered(Outcome::Failed)
+                | Disposition::Dropped(_)
+                | Disposition::Replayed
+        );
         if changes_nothing && before != after {
-            failures.push(format!("{} ({ending:?}): a refused mail changed the registry", eml.display()));
+            failures.push(format!(
+                "{} ({ending:?}): a refused mail changed the registry",
+                eml.display()
+            ));
         }
-        let mail = reg.store.outbox_all().unwrap().into_iter().find(|m| m.server_trid == handled.server_trid);
+        let mail = reg
+            .store
+            .outbox_all()
+            .unwrap()
+            .into_iter()
+            .find(|m| m.server_trid == handled.server_trid);
         let actual = match mail {
-            Some(m) => support::verified_reply(&m.message, &trent).unwrap_or_else(|e| format!("SIGNATURE CHECK FAILED: {e}\n")),
+            Some(m) => support::verified_reply(&m.message, &trent)
+                .unwrap_or_else(|e| format!("SIGNATURE CHECK FAILED: {e}\n")),
             None => format!("(no reply: {:?})\n", handled.disposition),
         };
         expect(&eml.with_extension("reply"), &actual, ending, failures);
     }
-    expect(&dir.join("db.txt"), &reg.store.dump().unwrap(), ending, failures);
+    expect(
+        &dir.join("db.txt"),
+        &reg.store.dump().unwrap(),
+        ending,
+        failures,
+    );
 }
 
 #[test]
@@ -125,7 +172,12 @@ fn golden_cases_with_lf_and_crlf() {
             run_case(dir, ending, &mut failures);
         }
     }
-    assert!(failures.is_empty(), "{} golden mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} golden mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 /// Issue 2's acceptance: every 4xxx and 5xxx code, and 6001, 6101, 6102, is
@@ -135,13 +187,15 @@ fn golden_cases_cover_every_required_code() {
     let mut seen = BTreeSet::new();
     for dir in case_dirs() {
         for reply in files(&dir, "reply") {
-            for line in std::fs::read_to_string(reply).unwrap().lines() {
-                if let Some(rest) = line.strip_prefix("error:").or_else(|| line.strip_prefix("warning:")) {
-                    if let Some(code) = rest.split_whitespace().next().and_then(|c| c.parse::<u16>().ok()) {
-                        seen.insert(code);
-                    }
-                }
-            }
+            let text = std::fs::read_to_string(reply).unwrap();
+            let codes = text
+                .lines()
+                .filter_map(|l| {
+                    l.strip_prefix("error:")
+                        .or_else(|| l.strip_prefix("warning:"))
+                })
+                .filter_map(|rest| rest.split_whitespace().next()?.parse::<u16>().ok());
+            seen.extend(codes);
         }
     }
     let required = regmail::rejection::Code::ALL
@@ -149,5 +203,8 @@ fn golden_cases_cover_every_required_code() {
         .map(|c| c.number())
         .filter(|n| (4000..6000).contains(n) || [6001, 6101, 6102].contains(n));
     let missing: Vec<u16> = required.filter(|n| !seen.contains(n)).collect();
-    assert!(missing.is_empty(), "codes without a golden case: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "codes without a golden case: {missing:?}"
+    );
 }

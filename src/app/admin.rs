@@ -12,14 +12,23 @@ use anyhow::{Context, bail};
 
 /// `regmail init`: safe to run twice.
 pub fn init(paths: &Paths, clock: &dyn Clock) -> anyhow::Result<u8> {
-    std::fs::create_dir_all(&paths.data_dir).with_context(|| format!("creating {}", paths.data_dir.display()))?;
+    std::fs::create_dir_all(&paths.data_dir)
+        .with_context(|| format!("creating {}", paths.data_dir.display()))?;
     if !paths.config.exists() {
-        std::fs::write(&paths.config, DEFAULT_TOML).with_context(|| format!("writing {}", paths.config.display()))?;
+        std::fs::write(&paths.config, DEFAULT_TOML)
+            .with_context(|| format!("writing {}", paths.config.display()))?;
         println!("wrote {}", paths.config.display());
     }
     let config = load_config(paths)?;
-    let store = Store::open(&paths.db(), std::time::Duration::from_millis(config.database.busy_timeout_ms))?;
-    println!("database {} at schema version {}", paths.db().display(), store.schema_version()?);
+    let store = Store::open(
+        &paths.db(),
+        std::time::Duration::from_millis(config.database.busy_timeout_ms),
+    )?;
+    println!(
+        "database {} at schema version {}",
+        paths.db().display(),
+        store.schema_version()?
+    );
     let key_path = paths.key();
     if key_path.exists() {
         let key = SigningKey::load(&key_path)?;
@@ -45,11 +54,17 @@ pub fn registrar(paths: &Paths, clock: &dyn Clock, cmd: RegistrarCommand) -> any
     let mut store = open_store(paths, &config)?;
     let now = rfc3339(clock.now());
     match cmd {
-        RegistrarCommand::Add { id, name, email, key } => {
+        RegistrarCommand::Add {
+            id,
+            name,
+            email,
+            key,
+        } => {
             if !(1..=99_999).contains(&id) {
                 bail!("--id must be 1..99999");
             }
-            crate::template::check_email(&email).map_err(|_| anyhow::anyhow!("--email {email:?} is not an address"))?;
+            crate::template::check_email(&email)
+                .map_err(|_| anyhow::anyhow!("--email {email:?} is not an address"))?;
             if config.is_own_address(&email) {
                 bail!("--email {email} is one of the registry's own addresses");
             }
@@ -58,7 +73,10 @@ pub fn registrar(paths: &Paths, clock: &dyn Clock, cmd: RegistrarCommand) -> any
                 bail!("registrar {id} exists already");
             }
             add_cert(&mut store, id, &cert, &now)?;
-            println!("registrar {id} {name} <{email}> with key {}", cert.fingerprint);
+            println!(
+                "registrar {id} {name} <{email}> with key {}",
+                cert.fingerprint
+            );
         }
         RegistrarCommand::List => list(&store)?,
         RegistrarCommand::Key(RegistrarKeyCommand::Add { id, key }) => {
@@ -70,7 +88,11 @@ pub fn registrar(paths: &Paths, clock: &dyn Clock, cmd: RegistrarCommand) -> any
             println!("registrar {id}: key {} added", cert.fingerprint);
         }
         RegistrarCommand::Key(RegistrarKeyCommand::Remove { id, fingerprint }) => {
-            let fpr: String = fingerprint.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_uppercase();
+            let fpr: String = fingerprint
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect::<String>()
+                .to_ascii_uppercase();
             if !store.remove_certificate(id, &fpr)? {
                 bail!("registrar {id} has no key {fpr}");
             }
@@ -82,9 +104,19 @@ pub fn registrar(paths: &Paths, clock: &dyn Clock, cmd: RegistrarCommand) -> any
     Ok(EX_OK)
 }
 
-fn add_cert(store: &mut Store, id: u32, cert: &crate::auth::ParsedCert, now: &str) -> anyhow::Result<()> {
-    if let Err(other) = store.add_certificate(id, &cert.fingerprint, &cert.bytes, &cert.key_handles, now)? {
-        bail!("key {} is registered to registrar {other}", cert.fingerprint);
+fn add_cert(
+    store: &mut Store,
+    id: u32,
+    cert: &crate::auth::ParsedCert,
+    now: &str,
+) -> anyhow::Result<()> {
+    if let Err(other) =
+        store.add_certificate(id, &cert.fingerprint, &cert.bytes, &cert.key_handles, now)?
+    {
+        bail!(
+            "key {} is registered to registrar {other}",
+            cert.fingerprint
+        );
     }
     Ok(())
 }
@@ -99,7 +131,13 @@ fn set_status(store: &mut Store, id: u32, status: RegistrarStatus) -> anyhow::Re
 
 fn list(store: &Store) -> anyhow::Result<()> {
     for r in store.registrars()? {
-        println!("{:>5}  {:<9}  {}  <{}>", r.id, r.status.as_str(), r.name, r.email);
+        println!(
+            "{:>5}  {:<9}  {}  <{}>",
+            r.id,
+            r.status.as_str(),
+            r.name,
+            r.email
+        );
         for (fpr, added) in store.certificates_of(r.id)? {
             println!("       key {fpr}  added {added}");
         }
@@ -109,7 +147,8 @@ fn list(store: &Store) -> anyhow::Result<()> {
 
 /// `regmail key export`
 pub fn key_export(paths: &Paths) -> anyhow::Result<u8> {
-    let key = SigningKey::load(&paths.key()).context("loading the registry key (run `regmail init`)")?;
+    let key =
+        SigningKey::load(&paths.key()).context("loading the registry key (run `regmail init`)")?;
     print!("{}", key.public_armored()?);
     Ok(EX_OK)
 }
@@ -123,7 +162,12 @@ pub fn query(paths: &Paths, q: QueryCommand) -> anyhow::Result<u8> {
             let name = name.to_ascii_lowercase();
             let row = store.domain(&name)?;
             if let Some(d) = &row {
-                println!("domain:       {}\nregistrar:    {}\nstatus:       {}", d.name, d.registrar_id, d.status.join(" "));
+                println!(
+                    "domain:       {}\nregistrar:    {}\nstatus:       {}",
+                    d.name,
+                    d.registrar_id,
+                    d.status.join(" ")
+                );
                 println!("created:      {}\nexpires:      {}", d.created, d.expires);
                 for (role, handle) in &d.contacts {
                     println!("{:<14}{handle}", format!("{role}:"));
@@ -138,7 +182,10 @@ pub fn query(paths: &Paths, q: QueryCommand) -> anyhow::Result<u8> {
             let handle = handle.to_ascii_uppercase();
             let row = store.person(&handle)?;
             if let Some(p) = &row {
-                println!("nic-hdl:      {}\nregistrar:    {}", p.handle, p.registrar_id);
+                println!(
+                    "nic-hdl:      {}\nregistrar:    {}",
+                    p.handle, p.registrar_id
+                );
                 for (k, v) in &p.fields {
                     for line in v.split('\n').filter(|l| !l.is_empty()) {
                         println!("{:<14}{line}", format!("{k}:"));
@@ -164,8 +211,14 @@ pub fn outbox(mut reg: Registry, cmd: OutboxCommand) -> anyhow::Result<u8> {
     match cmd {
         OutboxCommand::List => {
             for m in reg.store.outbox_all()? {
-                let state = m.delivered.clone().map_or_else(|| "queued".to_string(), |d| format!("delivered {d}"));
-                println!("{:>6}  {}  {:<32}  attempts {}  {state}", m.id, m.server_trid, m.recipient, m.attempts);
+                let state = m
+                    .delivered
+                    .clone()
+                    .map_or_else(|| "queued".to_string(), |d| format!("delivered {d}"));
+                println!(
+                    "{:>6}  {}  {:<32}  attempts {}  {state}",
+                    m.id, m.server_trid, m.recipient, m.attempts
+                );
                 if let Some(e) = &m.last_error {
                     println!("        last error: {e}");
                 }
@@ -174,7 +227,10 @@ pub fn outbox(mut reg: Registry, cmd: OutboxCommand) -> anyhow::Result<u8> {
         OutboxCommand::Flush => {
             let now = reg.clock.now();
             let report = crate::reply::deliver(&reg.config, &reg.data_dir, &mut reg.store, now)?;
-            println!("delivered {}, deferred {}", report.delivered, report.deferred);
+            println!(
+                "delivered {}, deferred {}",
+                report.delivered, report.deferred
+            );
             if report.deferred > 0 {
                 return Ok(super::EX_TEMPFAIL);
             }

@@ -58,24 +58,41 @@ pub fn setup(
 ) -> anyhow::Result<Registry> {
     let paths = Paths::in_dir(dir);
     std::fs::create_dir_all(dir)?;
-    let mut store = Store::open(&dir.join(super::DB_FILE), std::time::Duration::from_secs(10))?;
+    let mut store = Store::open(
+        &dir.join(super::DB_FILE),
+        std::time::Duration::from_secs(10),
+    )?;
     let key = match registry_key {
         Some(path) => SigningKey::load(path)?,
         None => SigningKey::generate("Example Registry <robot@registry.example>", now)?,
     };
     key.save(&dir.join(super::KEY_FILE))?;
-    let list: TestRegistrars = toml::from_str(&std::fs::read_to_string(keys.join("registrars.toml"))?)?;
+    let list: TestRegistrars =
+        toml::from_str(&std::fs::read_to_string(keys.join("registrars.toml"))?)?;
     let stamp = crate::reply::rfc3339(now);
     for r in &list.registrar {
-        let data = std::fs::read(keys.join(&r.key)).with_context(|| format!("reading {}", r.key))?;
+        let data =
+            std::fs::read(keys.join(&r.key)).with_context(|| format!("reading {}", r.key))?;
         let cert = parse_certificate(&data).map_err(|e| anyhow::anyhow!("{}: {e}", r.key))?;
         store.add_registrar(r.id, &r.name, &r.email, &stamp)?;
-        let _ = store.add_certificate(r.id, &cert.fingerprint, &cert.bytes, &cert.key_handles, &stamp)?;
+        let _ = store.add_certificate(
+            r.id,
+            &cert.fingerprint,
+            &cert.bytes,
+            &cert.key_handles,
+            &stamp,
+        )?;
         if r.suspended {
             store.set_registrar_status(r.id, crate::store::RegistrarStatus::Suspended)?;
         }
     }
-    Ok(Registry { config, store, key, clock: Box::new(FixedClock(now)), data_dir: paths.data_dir })
+    Ok(Registry {
+        config,
+        store,
+        key,
+        clock: Box::new(FixedClock(now)),
+        data_dir: paths.data_dir,
+    })
 }
 
 /// Runs the demo.
@@ -89,7 +106,9 @@ pub fn run(keys: Option<PathBuf>, fixtures: Option<PathBuf>) -> anyhow::Result<u
     println!("registry key {}\n", reg.key.fingerprint());
     let sources = collect_sources(&[fixtures])?;
     let summary = replay_sources(&mut reg, &sources, |source, h| {
-        let name = Path::new(&source.name).file_name().map_or(source.name.clone(), |n| n.to_string_lossy().into_owned());
+        let name = Path::new(&source.name)
+            .file_name()
+            .map_or(source.name.clone(), |n| n.to_string_lossy().into_owned());
         println!("== {name}: {}", word(h.disposition));
         match &h.machine_block {
             Some(block) => println!("{block}"),

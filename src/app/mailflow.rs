@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 /// `regmail process`: one message on stdin.
 pub fn process(mut reg: Registry) -> anyhow::Result<u8> {
     let mut raw = Vec::new();
-    std::io::stdin().read_to_end(&mut raw).context("reading the message from stdin")?;
+    std::io::stdin()
+        .read_to_end(&mut raw)
+        .context("reading the message from stdin")?;
     match pipeline::handle(&mut reg, &raw, Mode::Commit) {
         Ok(_) => Ok(EX_OK),
         Err(e) => {
@@ -35,7 +37,10 @@ pub struct Summary {
 impl Summary {
     /// Counts one handled mail.
     pub fn add(&mut self, h: &Handled) {
-        *self.by_result.entry(word(h.disposition).to_string()).or_default() += 1;
+        *self
+            .by_result
+            .entry(word(h.disposition).to_string())
+            .or_default() += 1;
         let mut classes: Vec<String> = h.codes.iter().map(|c| format!("{}xxx", c / 1000)).collect();
         classes.dedup();
         for c in classes {
@@ -50,9 +55,18 @@ impl Summary {
 
     /// The summary text.
     pub fn render(&self) -> String {
-        let join = |m: &BTreeMap<String, usize>| m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ");
+        let join = |m: &BTreeMap<String, usize>| {
+            m.iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let total: usize = self.by_result.values().sum();
-        format!("summary: {total} mails: {}\ncodes by class (mails): {}\n", join(&self.by_result), join(&self.by_class))
+        format!(
+            "summary: {total} mails: {}\ncodes by class (mails): {}\n",
+            join(&self.by_result),
+            join(&self.by_class)
+        )
     }
 }
 
@@ -66,9 +80,16 @@ pub fn word(d: Disposition) -> &'static str {
 }
 
 /// Handles each mail; one line per mail; returns the summary.
-pub fn replay_sources(reg: &mut Registry, sources: &[MailSource], mut each: impl FnMut(&MailSource, &Handled)) -> Summary {
+pub fn replay_sources(
+    reg: &mut Registry,
+    sources: &[MailSource],
+    mut each: impl FnMut(&MailSource, &Handled),
+) -> Summary {
     let bar = ProgressBar::new(sources.len() as u64);
-    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
     let mut summary = Summary::default();
     for source in sources {
         match pipeline::handle(reg, &source.raw, Mode::Commit) {
@@ -92,18 +113,34 @@ pub fn replay(mut reg: Registry, inputs: &[PathBuf]) -> anyhow::Result<u8> {
     let sources = collect_sources(inputs).context("reading the mails to replay")?;
     let summary = replay_sources(&mut reg, &sources, |source, h| {
         let codes: Vec<String> = h.codes.iter().map(u16::to_string).collect();
-        println!("{}: {} {} {}", source.name, h.server_trid, word(h.disposition), codes.join(" "));
+        println!(
+            "{}: {} {} {}",
+            source.name,
+            h.server_trid,
+            word(h.disposition),
+            codes.join(" ")
+        );
     });
     print!("{}", summary.render());
-    Ok(if summary.by_result.contains_key("exception") { EX_TEMPFAIL } else { EX_OK })
+    Ok(if summary.by_result.contains_key("exception") {
+        EX_TEMPFAIL
+    } else {
+        EX_OK
+    })
 }
 
 fn looks_like_mail(data: &[u8]) -> bool {
     let head = &data[..data.len().min(4096)];
     let text = String::from_utf8_lossy(head);
     let first = text.lines().next().unwrap_or("");
-    let header_like = first.split_once(':').is_some_and(|(k, _)| !k.is_empty() && !k.contains(' ') && !k.starts_with('<'));
-    header_like && text.lines().any(|l| l.to_ascii_lowercase().starts_with("subject:") || l.to_ascii_lowercase().starts_with("from:"))
+    let header_like = first
+        .split_once(':')
+        .is_some_and(|(k, _)| !k.is_empty() && !k.contains(' ') && !k.starts_with('<'));
+    header_like
+        && text.lines().any(|l| {
+            l.to_ascii_lowercase().starts_with("subject:")
+                || l.to_ascii_lowercase().starts_with("from:")
+        })
 }
 
 /// `regmail check FILE`: prints the reply's machine block; nothing changes.
@@ -114,7 +151,9 @@ pub fn check(mut reg: Registry, file: &Path) -> anyhow::Result<u8> {
         let raw = if looks_like_mail(&data) {
             data
         } else {
-            let mut m = b"Subject: REGISTRAR: check\nContent-Type: text/plain; charset=us-ascii\n\n".to_vec();
+            let mut m =
+                b"Subject: REGISTRAR: check\nContent-Type: text/plain; charset=us-ascii\n\n"
+                    .to_vec();
             m.extend_from_slice(&data);
             m
         };
@@ -125,7 +164,10 @@ pub fn check(mut reg: Registry, file: &Path) -> anyhow::Result<u8> {
         };
         match h.machine_block {
             Some(b) => (outcome, b),
-            None => (outcome, format!("(no reply: {})\n", dropped_reason(h.disposition))),
+            None => (
+                outcome,
+                format!("(no reply: {})\n", dropped_reason(h.disposition)),
+            ),
         }
     } else {
         let (o, b) = pipeline::check_template(&mut reg, &String::from_utf8_lossy(&data))?;

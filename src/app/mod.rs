@@ -62,7 +62,9 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
 pub fn clock_from(now: Option<&str>) -> Option<Box<dyn Clock>> {
     match now {
         None => Some(Box::new(SystemClock)),
-        Some(s) => DateTime::parse_from_rfc3339(s).ok().map(|t| Box::new(FixedClock(t.with_timezone(&Utc))) as Box<dyn Clock>),
+        Some(s) => DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| Box::new(FixedClock(t.with_timezone(&Utc))) as Box<dyn Clock>),
     }
 }
 
@@ -77,13 +79,22 @@ pub struct Paths {
 
 impl Paths {
     fn new(cli: &Cli) -> Paths {
-        let config = cli.config.clone().unwrap_or_else(|| cli.data_dir.join(CONFIG_FILE));
-        Paths { data_dir: cli.data_dir.clone(), config }
+        let config = cli
+            .config
+            .clone()
+            .unwrap_or_else(|| cli.data_dir.join(CONFIG_FILE));
+        Paths {
+            data_dir: cli.data_dir.clone(),
+            config,
+        }
     }
 
     /// For a given data directory with its own configuration file.
     pub fn in_dir(dir: &Path) -> Paths {
-        Paths { data_dir: dir.to_path_buf(), config: dir.join(CONFIG_FILE) }
+        Paths {
+            data_dir: dir.to_path_buf(),
+            config: dir.join(CONFIG_FILE),
+        }
     }
 
     fn db(&self) -> PathBuf {
@@ -104,9 +115,15 @@ fn load_config(paths: &Paths) -> anyhow::Result<Config> {
 fn open_store(paths: &Paths, config: &Config) -> anyhow::Result<Store> {
     let db = paths.db();
     if !db.exists() {
-        bail!("{} is not initialised: run `regmail init` first", paths.data_dir.display());
+        bail!(
+            "{} is not initialised: run `regmail init` first",
+            paths.data_dir.display()
+        );
     }
-    Ok(Store::open(&db, Duration::from_millis(config.database.busy_timeout_ms))?)
+    Ok(Store::open(
+        &db,
+        Duration::from_millis(config.database.busy_timeout_ms),
+    )?)
 }
 
 /// Opens an initialised data directory.
@@ -114,5 +131,11 @@ pub fn open(paths: &Paths, clock: Box<dyn Clock>) -> anyhow::Result<Registry> {
     let config = load_config(paths)?;
     let store = open_store(paths, &config)?;
     let key = SigningKey::load(&paths.key()).context("loading the registry key")?;
-    Ok(Registry { config, store, key, clock, data_dir: paths.data_dir.clone() })
+    Ok(Registry {
+        config,
+        store,
+        key,
+        clock,
+        data_dir: paths.data_dir.clone(),
+    })
 }

@@ -1,10 +1,10 @@
 //! Registrar certificates: parsing a certificate file for registration, and the
 //! key handles (every key's fingerprint and key ID) it is indexed by.
 
-use sequoia_openpgp as openpgp;
 use openpgp::cert::Cert;
 use openpgp::parse::Parse;
 use openpgp::serialize::Marshal;
+use sequoia_openpgp as openpgp;
 
 /// A certificate ready to be stored.
 #[derive(Debug, Clone)]
@@ -24,7 +24,8 @@ pub fn parse_certificate(data: &[u8]) -> Result<ParsedCert, String> {
     let cert = Cert::from_bytes(data).map_err(|e| format!("not an OpenPGP certificate: {e}"))?;
     let cert = cert.strip_secret_key_material();
     let mut bytes = Vec::new();
-    cert.serialize(&mut bytes).map_err(|e| format!("cannot serialise certificate: {e}"))?;
+    cert.serialize(&mut bytes)
+        .map_err(|e| format!("cannot serialise certificate: {e}"))?;
     let mut key_handles = Vec::new();
     for key in cert.keys() {
         key_handles.push(key.key().fingerprint().to_hex());
@@ -37,5 +38,10 @@ pub fn parse_certificate(data: &[u8]) -> Result<ParsedCert, String> {
         .next()
         .map(|u| String::from_utf8_lossy(u.userid().value()).into_owned())
         .unwrap_or_default();
-    Ok(ParsedCert { fingerprint: cert.fingerprint().to_hex(), bytes, key_handles, user_id })
+    Ok(ParsedCert {
+        fingerprint: cert.fingerprint().to_hex(),
+        bytes,
+        key_handles,
+        user_id,
+    })
 }

@@ -14,17 +14,19 @@ mod keyring;
 mod signing;
 
 pub use keyring::{ParsedCert, parse_certificate};
-pub use signing::{SigningKey, SigningError};
+pub use signing::{SigningError, SigningKey};
 
 use crate::rejection::{Code, Rejection};
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, Duration, Utc};
-use sequoia_openpgp as openpgp;
+use openpgp::KeyHandle;
 use openpgp::cert::Cert;
 use openpgp::parse::Parse;
-use openpgp::parse::stream::{MessageLayer, MessageStructure, VerificationError, VerificationHelper, VerifierBuilder};
+use openpgp::parse::stream::{
+    MessageLayer, MessageStructure, VerificationError, VerificationHelper, VerifierBuilder,
+};
 use openpgp::policy::StandardPolicy;
-use openpgp::KeyHandle;
+use sequoia_openpgp as openpgp;
 use std::io::Read;
 use std::time::SystemTime;
 
@@ -96,8 +98,16 @@ struct Helper<'a> {
 
 #[derive(Debug, Clone)]
 enum Verdict {
-    Good { fingerprint: String, signed_at: SystemTime, still_valid: bool },
-    Bad { code: Code, why: String, attributable: Option<(String, SystemTime)> },
+    Good {
+        fingerprint: String,
+        signed_at: SystemTime,
+        still_valid: bool,
+    },
+    Bad {
+        code: Code,
+        why: String,
+        attributable: Option<(String, SystemTime)>,
+    },
 }
 
 fn to_utc(t: SystemTime) -> DateTime<Utc> {
@@ -109,12 +119,29 @@ fn policy() -> StandardPolicy<'static> {
 }
 
 /// Verifies a cleartext-signed block at `now`.
-pub fn verify(block: &str, store: &Store, now: DateTime<Utc>, window: Window) -> Result<Result<VerifiedBody, Refusal>, AuthError> {
-    let refuse = |code: Code, why: &str| Ok(Err(Refusal { rejection: Rejection::new(code).detail(why), signer: None }));
+pub fn verify(
+    block: &str,
+    store: &Store,
+    now: DateTime<Utc>,
+    window: Window,
+) -> Result<Result<VerifiedBody, Refusal>, AuthError> {
+    let refuse = |code: Code, why: &str| {
+        Ok(Err(Refusal {
+            rejection: Rejection::new(code).detail(why),
+            signer: None,
+        }))
+    };
     let p = policy();
     let now_st: SystemTime = now.into();
-    let helper = Helper { store, certs: Vec::new(), fault: None, outcome: None, now: now_st };
-    let built = VerifierBuilder::from_bytes(block.as_bytes()).and_then(|b| b.with_policy(&p, Some(now_st), helper));
+    let helper = Helper {
+        store,
+        certs: Vec::new(),
+        fault: None,
+        outcome: None,
+        now: now_st,
+    };
+    let built = VerifierBuilder::from_bytes(block.as_bytes())
+        .and_then(|b| b.with_policy(&p, Some(now_st), helper));
     let mut verifier = match built {
         Ok(v) => v,
         Err(e) => return refuse(Code::BadSignature, &short(&e)),
@@ -125,20 +152,43 @@ pub fn verify(block: &str, store: &Store, now: DateTime<Utc>, window: Window) ->
     if let Some(fault) = helper.fault {
         return Err(AuthError::Store(fault));
     }
-    let owner = |fpr: &str| helper.certs.iter().find(|(c, _)| c.fingerprint().to_hex() == fpr).map(|(_, r)| *r);
+    let owner = |fpr: &str| {
+        helper
+            .certs
+            .iter()
+            .find(|(c, _)| c.fingerprint().to_hex() == fpr)
+            .map(|(_, r)| *r)
+    };
     match helper.outcome {
-        Some(Verdict::Good { fingerprint, signed_at, still_valid }) => {
+        Some(Verdict::Good {
+            fingerprint,
+            signed_at,
+            still_valid,
+        }) => {
             let Some(registrar_id) = owner(&fingerprint) else {
                 return refuse(Code::KeyNotRegistered, "unknown key");
             };
-            let signer = Signer { registrar_id, fingerprint, signed_at: to_utc(signed_at) };
+            let signer = Signer {
+                registrar_id,
+                fingerprint,
+                signed_at: to_utc(signed_at),
+            };
             let signed = to_utc(signed_at);
-            let refusal = |code: Code, why: String| Refusal { rejection: Rejection::new(code).detail(why), signer: Some(signer.clone()) };
+            let refusal = |code: Code, why: String| Refusal {
+                rejection: Rejection::new(code).detail(why),
+                signer: Some(signer.clone()),
+            };
             if signed < now - window.max_age || signed > now + window.max_future {
-                return Ok(Err(refusal(Code::SignatureTime, format!("signed {}", signed.format("%Y-%m-%dT%H:%M:%SZ")))));
+                return Ok(Err(refusal(
+                    Code::SignatureTime,
+                    format!("signed {}", signed.format("%Y-%m-%dT%H:%M:%SZ")),
+                )));
             }
             if !still_valid {
-                return Ok(Err(refusal(Code::KeyExpiredRevoked, "key not valid now".into())));
+                return Ok(Err(refusal(
+                    Code::KeyExpiredRevoked,
+                    "key not valid now".into(),
+                )));
             }
             if read.is_err() {
                 return refuse(Code::BadSignature, "unreadable signed text");
@@ -148,13 +198,30 @@ pub fn verify(block: &str, store: &Store, now: DateTime<Utc>, window: Window) ->
                 Err(_) => refuse(Code::NonAscii, "signed text is not ASCII"),
             }
         }
-        Some(Verdict::Bad { code, why, attributable }) => {
+        Some(Verdict::Bad {
+            code,
+            why,
+            attributable,
+        }) => {
             let signer = attributable.and_then(|(fpr, at)| {
-                owner(&fpr).map(|registrar_id| Signer { registrar_id, fingerprint: fpr, signed_at: to_utc(at) })
+                owner(&fpr).map(|registrar_id| Signer {
+                    registrar_id,
+                    fingerprint: fpr,
+                    signed_at: to_utc(at),
+                })
             });
-            Ok(Err(Refusal { rejection: Rejection::new(code).detail(why), signer }))
+            Ok(Err(Refusal {
+                rejection: Rejection::new(code).detail(why),
+                signer,
+            }))
         }
-        None => refuse(Code::BadSignature, &read.err().map(|e| e.to_string()).unwrap_or_else(|| "no signature".into())),
+        None => refuse(
+            Code::BadSignature,
+            &read
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| "no signature".into()),
+        ),
     }
 }
 
@@ -182,7 +249,9 @@ impl VerificationHelper for Helper<'_> {
     fn check(&mut self, structure: MessageStructure<'_>) -> openpgp::Result<()> {
         let mut best: Option<Verdict> = None;
         for layer in structure.into_iter() {
-            let MessageLayer::SignatureGroup { results } = layer else { continue };
+            let MessageLayer::SignatureGroup { results } = layer else {
+                continue;
+            };
             for result in results {
                 let verdict = judge(result, self.now);
                 let good = matches!(verdict, Verdict::Good { .. });
@@ -200,30 +269,59 @@ impl VerificationHelper for Helper<'_> {
 }
 
 /// Classifies one signature's result into a verdict.
-fn judge(result: Result<openpgp::parse::stream::GoodChecksum<'_>, VerificationError<'_>>, now: SystemTime) -> Verdict {
+fn judge(
+    result: Result<openpgp::parse::stream::GoodChecksum<'_>, VerificationError<'_>>,
+    now: SystemTime,
+) -> Verdict {
     let p = policy();
-    let bad = |code: Code, why: String| Verdict::Bad { code, why, attributable: None };
+    let bad = |code: Code, why: String| Verdict::Bad {
+        code,
+        why,
+        attributable: None,
+    };
     match result {
         Ok(good) => {
             let signed_at = good.sig.signature_creation_time().unwrap_or(now);
             let cert = good.ka.cert();
             let still_valid = cert.with_policy(&p, now).is_ok_and(|vc| {
                 vc.alive().is_ok()
-                    && !matches!(vc.revocation_status(), openpgp::types::RevocationStatus::Revoked(_))
-                    && good.sig.signature_alive(now, std::time::Duration::ZERO).is_ok()
+                    && !matches!(
+                        vc.revocation_status(),
+                        openpgp::types::RevocationStatus::Revoked(_)
+                    )
+                    && good
+                        .sig
+                        .signature_alive(now, std::time::Duration::ZERO)
+                        .is_ok()
             });
-            Verdict::Good { fingerprint: cert.fingerprint().to_hex(), signed_at, still_valid }
+            Verdict::Good {
+                fingerprint: cert.fingerprint().to_hex(),
+                signed_at,
+                still_valid,
+            }
         }
-        Err(VerificationError::MissingKey { .. }) => bad(Code::KeyNotRegistered, "signing key not registered".into()),
+        Err(VerificationError::MissingKey { .. }) => {
+            bad(Code::KeyNotRegistered, "signing key not registered".into())
+        }
         Err(VerificationError::UnboundKey { cert, sig, .. }) => Verdict::Bad {
             code: Code::KeyExpiredRevoked,
             why: "key not valid when signing".into(),
-            attributable: math_holds_cert(sig, cert).then(|| (cert.fingerprint().to_hex(), sig.signature_creation_time().unwrap_or(now))),
+            attributable: math_holds_cert(sig, cert).then(|| {
+                (
+                    cert.fingerprint().to_hex(),
+                    sig.signature_creation_time().unwrap_or(now),
+                )
+            }),
         },
         Err(VerificationError::BadKey { sig, ka, .. }) => Verdict::Bad {
             code: Code::KeyExpiredRevoked,
             why: "key expired or revoked".into(),
-            attributable: sig.verify_document(ka.key()).is_ok().then(|| (ka.cert().fingerprint().to_hex(), sig.signature_creation_time().unwrap_or(now))),
+            attributable: sig.verify_document(ka.key()).is_ok().then(|| {
+                (
+                    ka.cert().fingerprint().to_hex(),
+                    sig.signature_creation_time().unwrap_or(now),
+                )
+            }),
         },
         Err(VerificationError::BadSignature { sig, ka, .. }) => {
             let signed_at = sig.signature_creation_time().unwrap_or(now);
@@ -231,12 +329,23 @@ fn judge(result: Result<openpgp::parse::stream::GoodChecksum<'_>, VerificationEr
                 // The mathematics holds: the signature is not alive at `now`.
                 let future = signed_at > now;
                 Verdict::Bad {
-                    code: if future { Code::SignatureTime } else { Code::KeyExpiredRevoked },
-                    why: if future { "signed in the future".into() } else { "signature expired".into() },
+                    code: if future {
+                        Code::SignatureTime
+                    } else {
+                        Code::KeyExpiredRevoked
+                    },
+                    why: if future {
+                        "signed in the future".into()
+                    } else {
+                        "signature expired".into()
+                    },
                     attributable: Some((ka.cert().fingerprint().to_hex(), signed_at)),
                 }
             } else {
-                bad(Code::BadSignature, "signature does not match the text".into())
+                bad(
+                    Code::BadSignature,
+                    "signature does not match the text".into(),
+                )
             }
         }
         Err(e) => bad(Code::BadSignature, e.to_string().chars().take(50).collect()),

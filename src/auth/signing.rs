@@ -4,12 +4,12 @@
 //! the injected clock's, so a reply is reproducible byte for byte.
 
 use chrono::{DateTime, Utc};
-use sequoia_openpgp as openpgp;
 use openpgp::cert::{CertBuilder, CipherSuite};
 use openpgp::parse::Parse;
 use openpgp::policy::StandardPolicy;
 use openpgp::serialize::SerializeInto;
 use openpgp::serialize::stream::{Message, Signer};
+use sequoia_openpgp as openpgp;
 use std::io::Write;
 use std::path::Path;
 use std::time::SystemTime;
@@ -56,10 +56,15 @@ impl SigningKey {
 
     /// Loads the key from an armoured TSK file.
     pub fn load(path: &Path) -> Result<SigningKey, SigningError> {
-        let data = std::fs::read(path).map_err(|source| SigningError::Io { path: path.display().to_string(), source })?;
+        let data = std::fs::read(path).map_err(|source| SigningError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
         let tsk = openpgp::Cert::from_bytes(&data).map_err(pgp)?;
         if !tsk.is_tsk() {
-            return Err(SigningError::Openpgp("the registry key file holds no secret key".into()));
+            return Err(SigningError::Openpgp(
+                "the registry key file holds no secret key".into(),
+            ));
         }
         Ok(SigningKey { tsk })
     }
@@ -67,8 +72,12 @@ impl SigningKey {
     /// Writes the secret key, armoured, readable by the owner only.
     pub fn save(&self, path: &Path) -> Result<(), SigningError> {
         let armored = self.tsk.as_tsk().armored().to_vec().map_err(pgp)?;
-        let io = |source| SigningError::Io { path: path.display().to_string(), source };
-        let mut file = tempfile::NamedTempFile::new_in(path.parent().unwrap_or(Path::new("."))).map_err(io)?;
+        let io = |source| SigningError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut file =
+            tempfile::NamedTempFile::new_in(path.parent().unwrap_or(Path::new("."))).map_err(io)?;
         set_private(file.as_file()).map_err(io)?;
         file.write_all(&armored).map_err(io)?;
         file.persist(path).map_err(|e| io(e.error))?;
@@ -114,7 +123,9 @@ impl SigningKey {
                 .creation_time(at)
                 .build()
                 .map_err(pgp)?;
-            signer.write_all(text.as_bytes()).map_err(|e| SigningError::Openpgp(e.to_string()))?;
+            signer
+                .write_all(text.as_bytes())
+                .map_err(|e| SigningError::Openpgp(e.to_string()))?;
             signer.finalize().map_err(pgp)?;
         }
         String::from_utf8(out).map_err(|e| SigningError::Openpgp(e.to_string()))

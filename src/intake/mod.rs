@@ -49,14 +49,21 @@ const MAX_PER_CODE: usize = 10;
 pub fn inspect(raw: &[u8], settings: &MailSettings) -> Inspected {
     if raw.len() > settings.max_mail_bytes {
         let head = &raw[..header_end(raw).min(64 * 1024)];
-        let mut out = Inspected { headers: headers_of(head), ..Inspected::default() };
-        out.findings.push(
-            Rejection::new(Code::MailTooLarge)
-                .detail(format!("over the limit of {} bytes", settings.max_mail_bytes)),
-        );
+        let mut out = Inspected {
+            headers: headers_of(head),
+            ..Inspected::default()
+        };
+        out.findings
+            .push(Rejection::new(Code::MailTooLarge).detail(format!(
+                "over the limit of {} bytes",
+                settings.max_mail_bytes
+            )));
         return out;
     }
-    let mut out = Inspected { headers: headers_of(raw), ..Inspected::default() };
+    let mut out = Inspected {
+        headers: headers_of(raw),
+        ..Inspected::default()
+    };
     if !subject_ok(out.headers.subject.as_deref()) {
         out.findings.push(Rejection::new(Code::NoRegistrarSubject));
     }
@@ -84,24 +91,47 @@ fn header_end(raw: &[u8]) -> usize {
 
 fn headers_of(raw: &[u8]) -> MailHeaders {
     let Some(msg) = MessageParser::default().parse_headers(raw) else {
-        return MailHeaders { automatic: Some("unparsable message"), ..MailHeaders::default() };
+        return MailHeaders {
+            automatic: Some("unparsable message"),
+            ..MailHeaders::default()
+        };
     };
     let text = |name: &str| msg.header_raw(name).map(|v| v.trim().to_string());
-    let from = msg.from().and_then(|a| a.first()).and_then(|a| a.address()).map(str::to_string);
-    let return_path = text("Return-Path").map(|v| v.trim_start_matches('<').trim_end_matches('>').trim().to_string());
+    let from = msg
+        .from()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address())
+        .map(str::to_string);
+    let return_path = text("Return-Path").map(|v| {
+        v.trim_start_matches('<')
+            .trim_end_matches('>')
+            .trim()
+            .to_string()
+    });
     let auto = text("Auto-Submitted").map(|v| v.to_ascii_lowercase());
     let precedence = text("Precedence").map(|v| v.to_ascii_lowercase());
-    let ctype = msg.content_type().map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or("")).to_ascii_lowercase());
-    let sender_local = from.as_deref().and_then(|f| f.split('@').next()).map(|l| l.to_ascii_lowercase());
+    let ctype = msg
+        .content_type()
+        .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or("")).to_ascii_lowercase());
+    let sender_local = from
+        .as_deref()
+        .and_then(|f| f.split('@').next())
+        .map(|l| l.to_ascii_lowercase());
     let automatic = if return_path.as_deref() == Some("") {
         Some("null return path (bounce)")
     } else if auto.as_deref().is_some_and(|a| !a.starts_with("no")) {
         Some("Auto-Submitted")
-    } else if precedence.as_deref().is_some_and(|p| ["bulk", "junk", "list"].contains(&p)) {
+    } else if precedence
+        .as_deref()
+        .is_some_and(|p| ["bulk", "junk", "list"].contains(&p))
+    {
         Some("Precedence bulk/junk/list")
     } else if ctype.as_deref() == Some("multipart/report") {
         Some("delivery status notification")
-    } else if sender_local.as_deref().is_some_and(|l| l == "mailer-daemon" || l == "postmaster") {
+    } else if sender_local
+        .as_deref()
+        .is_some_and(|l| l == "mailer-daemon" || l == "postmaster")
+    {
         Some("mail from a mailer daemon")
     } else if msg.header_raw("List-Id").is_some() {
         Some("mailing list")
@@ -130,16 +160,27 @@ fn body_of<'a>(raw: &'a [u8], findings: &mut Vec<Rejection>) -> Option<&'a [u8]>
         None => ("text".into(), "plain".into(), None),
     };
     if (ctype.as_str(), subtype.as_str()) != ("text", "plain") {
-        findings.push(Rejection::new(Code::MimeStructure).detail(format!("{ctype:.20}/{subtype:.20}; text/plain only")));
+        findings.push(
+            Rejection::new(Code::MimeStructure)
+                .detail(format!("{ctype:.20}/{subtype:.20}; text/plain only")),
+        );
         return None;
     }
-    let cte = part.content_transfer_encoding().map(str::to_ascii_lowercase);
+    let cte = part
+        .content_transfer_encoding()
+        .map(str::to_ascii_lowercase);
     if cte.as_deref().is_some_and(|c| c != "7bit") {
-        findings.push(Rejection::new(Code::MimeStructure).detail(format!("transfer encoding {:.20}; 7bit only", cte.unwrap_or_default())));
+        findings.push(Rejection::new(Code::MimeStructure).detail(format!(
+            "transfer encoding {:.20}; 7bit only",
+            cte.unwrap_or_default()
+        )));
         return None;
     }
     if charset.as_deref().is_some_and(|c| c != "us-ascii") {
-        findings.push(Rejection::new(Code::NonAscii).detail(format!("charset {:.20}; us-ascii only", charset.unwrap_or_default())));
+        findings.push(Rejection::new(Code::NonAscii).detail(format!(
+            "charset {:.20}; us-ascii only",
+            charset.unwrap_or_default()
+        )));
     }
     let start = usize::try_from(part.offset_body).ok()?.min(raw.len());
     Some(&raw[start..])
@@ -161,7 +202,10 @@ fn check_lines(body: &[u8], max_len: usize, findings: &mut Vec<Rejection>) {
         if line.contains(&b'\t') {
             hits.push((Code::Tab, n));
         }
-        if line.iter().any(|b| *b != b'\t' && *b != b'\r' && !(0x20..=0x7e).contains(b)) {
+        if line
+            .iter()
+            .any(|b| *b != b'\t' && *b != b'\r' && !(0x20..=0x7e).contains(b))
+        {
             hits.push((Code::NonAscii, n));
         }
         if line.len() > max_len {
@@ -171,14 +215,29 @@ fn check_lines(body: &[u8], max_len: usize, findings: &mut Vec<Rejection>) {
             hits.push((Code::TrailingWhitespace, n));
         }
     }
-    for code in [Code::NonAscii, Code::LineTooLong, Code::Tab, Code::TrailingWhitespace] {
-        let at: Vec<u32> = hits.iter().filter(|(c, _)| *c == code).map(|(_, n)| *n).collect();
+    for code in [
+        Code::NonAscii,
+        Code::LineTooLong,
+        Code::Tab,
+        Code::TrailingWhitespace,
+    ] {
+        let at: Vec<u32> = hits
+            .iter()
+            .filter(|(c, _)| *c == code)
+            .map(|(_, n)| *n)
+            .collect();
         for n in at.iter().take(MAX_PER_CODE) {
             let r = Rejection::new(code).at(*n);
-            findings.push(if code == Code::LineTooLong { r.detail(format!("limit {max_len}")) } else { r });
+            findings.push(if code == Code::LineTooLong {
+                r.detail(format!("limit {max_len}"))
+            } else {
+                r
+            });
         }
         if at.len() > MAX_PER_CODE {
-            findings.push(Rejection::new(code).detail(format!("and {} more lines", at.len() - MAX_PER_CODE)));
+            findings.push(
+                Rejection::new(code).detail(format!("and {} more lines", at.len() - MAX_PER_CODE)),
+            );
         }
     }
 }
@@ -189,7 +248,12 @@ const END: &[u8] = b"-----END PGP SIGNATURE-----";
 /// Exactly one cleartext-signed block (4007 / 4012); text outside it is 3001.
 fn find_signed_block(body: &[u8], findings: &mut Vec<Rejection>) -> Option<String> {
     let all: Vec<(u32, &[u8])> = lines(body).collect();
-    let begins: Vec<usize> = all.iter().enumerate().filter(|(_, (_, l))| l.trim_ascii_end() == BEGIN).map(|(i, _)| i).collect();
+    let begins: Vec<usize> = all
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, l))| l.trim_ascii_end() == BEGIN)
+        .map(|(i, _)| i)
+        .collect();
     let start = match begins.as_slice() {
         [] => {
             findings.push(Rejection::new(Code::NoSignature));
@@ -201,11 +265,22 @@ fn find_signed_block(body: &[u8], findings: &mut Vec<Rejection>) -> Option<Strin
             return None;
         }
     };
-    let Some(end) = all[start..].iter().position(|(_, l)| l.trim_ascii_end() == END).map(|p| p + start) else {
-        findings.push(Rejection::new(Code::NoSignature).at(all[start].0).detail("signature block not terminated"));
+    let Some(end) = all[start..]
+        .iter()
+        .position(|(_, l)| l.trim_ascii_end() == END)
+        .map(|p| p + start)
+    else {
+        findings.push(
+            Rejection::new(Code::NoSignature)
+                .at(all[start].0)
+                .detail("signature block not terminated"),
+        );
         return None;
     };
-    let outside = all[..start].iter().chain(&all[end + 1..]).find(|(_, l)| !l.trim_ascii().is_empty());
+    let outside = all[..start]
+        .iter()
+        .chain(&all[end + 1..])
+        .find(|(_, l)| !l.trim_ascii().is_empty());
     if let Some((n, _)) = outside {
         findings.push(Rejection::new(Code::UnsignedTextIgnored).at(*n));
     }
@@ -222,13 +297,20 @@ mod tests {
     use super::*;
 
     fn mail(headers: &str, body: &str) -> Vec<u8> {
-        format!("From: a@example.at\nSubject: REGISTRAR: 1 create x\n{headers}\n{body}").into_bytes()
+        format!("From: a@example.at\nSubject: REGISTRAR: 1 create x\n{headers}\n{body}")
+            .into_bytes()
     }
 
     const SIGNED: &str = "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\nhello\n-----BEGIN PGP SIGNATURE-----\n\nxx\n-----END PGP SIGNATURE-----\n";
 
-    fn codes(raw: &[u8]) -> Vec<(u16, Option<u32>)> {
-        inspect(raw, &MailSettings::default()).findings.iter().map(|r| (r.code.number(), r.line)).collect()
+    type Found = Vec<(u16, Option<u32>)>;
+
+    fn codes(raw: &[u8]) -> Found {
+        inspect(raw, &MailSettings::default())
+            .findings
+            .iter()
+            .map(|r| (r.code.number(), r.line))
+            .collect()
     }
 
     #[test]
@@ -242,11 +324,23 @@ mod tests {
     #[test]
     fn line_rules_table() {
         let long = "x".repeat(79);
-        let cases: Vec<(String, Vec<(u16, Option<u32>)>)> = vec![
-            (format!("a\tb\n{SIGNED}"), vec![(4005, Some(1))]),
-            (format!("caf\u{e9}\n{SIGNED}"), vec![(4003, Some(1))]),
-            (format!("{long}\n{SIGNED}"), vec![(4004, Some(1)), (3001, Some(1))]),
-            (format!("ok \n{SIGNED}"), vec![(4006, Some(1)), (3001, Some(1))]),
+        let cases: Vec<(String, Found)> = vec![
+            (
+                format!("a\tb\n{SIGNED}"),
+                vec![(4005, Some(1)), (3001, Some(1))],
+            ),
+            (
+                format!("caf\u{e9}\n{SIGNED}"),
+                vec![(4003, Some(1)), (3001, Some(1))],
+            ),
+            (
+                format!("{long}\n{SIGNED}"),
+                vec![(4004, Some(1)), (3001, Some(1))],
+            ),
+            (
+                format!("ok \n{SIGNED}"),
+                vec![(4006, Some(1)), (3001, Some(1))],
+            ),
             ("no signature here\n".into(), vec![(4007, None)]),
             (format!("{SIGNED}{SIGNED}"), vec![(4012, Some(9))]),
             (format!("before\n{SIGNED}"), vec![(3001, Some(1))]),
@@ -259,23 +353,47 @@ mod tests {
     #[test]
     fn crlf_counts_like_lf() {
         let body = format!("ok \n{SIGNED}").replace('\n', "\r\n");
-        let raw = mail("", &body).iter().flat_map(|b| if *b == b'\n' { vec![b'\r', b'\n'] } else { vec![*b] }).collect::<Vec<u8>>();
-        let raw: Vec<u8> = String::from_utf8(raw).unwrap().replace("\r\r\n", "\r\n").into_bytes();
+        let raw = mail("", &body)
+            .iter()
+            .flat_map(|b| {
+                if *b == b'\n' {
+                    vec![b'\r', b'\n']
+                } else {
+                    vec![*b]
+                }
+            })
+            .collect::<Vec<u8>>();
+        let raw: Vec<u8> = String::from_utf8(raw)
+            .unwrap()
+            .replace("\r\r\n", "\r\n")
+            .into_bytes();
         assert_eq!(codes(&raw), vec![(4006, Some(1)), (3001, Some(1))]);
     }
 
     #[test]
     fn mime_and_subject() {
-        assert_eq!(codes(&mail("Content-Type: text/html\n", SIGNED)), vec![(4011, None)]);
-        assert_eq!(codes(&mail("Content-Transfer-Encoding: base64\n", SIGNED)), vec![(4011, None)]);
-        assert_eq!(codes(&mail("Content-Type: text/plain; charset=utf-8\n", SIGNED)), vec![(4003, None)]);
+        assert_eq!(
+            codes(&mail("Content-Type: text/html\n", SIGNED)),
+            vec![(4011, None)]
+        );
+        assert_eq!(
+            codes(&mail("Content-Transfer-Encoding: base64\n", SIGNED)),
+            vec![(4011, None)]
+        );
+        assert_eq!(
+            codes(&mail("Content-Type: text/plain; charset=utf-8\n", SIGNED)),
+            vec![(4003, None)]
+        );
         let raw = format!("From: a@example.at\nSubject: hello\n\n{SIGNED}");
         assert_eq!(codes(raw.as_bytes()), vec![(4001, None)]);
     }
 
     #[test]
     fn too_large_is_not_read() {
-        let settings = MailSettings { max_mail_bytes: 100, ..MailSettings::default() };
+        let settings = MailSettings {
+            max_mail_bytes: 100,
+            ..MailSettings::default()
+        };
         let i = inspect(&mail("", &"x".repeat(500)), &settings);
         assert_eq!(i.findings.len(), 1);
         assert_eq!(i.findings[0].code, Code::MailTooLarge);
@@ -284,9 +402,27 @@ mod tests {
 
     #[test]
     fn automatic_mail_is_recognised() {
-        for h in ["Auto-Submitted: auto-replied\n", "Precedence: bulk\n", "Return-Path: <>\n"] {
-            assert!(inspect(&mail(h, SIGNED), &MailSettings::default()).headers.automatic.is_some(), "{h}");
+        for h in [
+            "Auto-Submitted: auto-replied\n",
+            "Precedence: bulk\n",
+            "Return-Path: <>\n",
+        ] {
+            assert!(
+                inspect(&mail(h, SIGNED), &MailSettings::default())
+                    .headers
+                    .automatic
+                    .is_some(),
+                "{h}"
+            );
         }
-        assert!(inspect(&mail("Auto-Submitted: no\n", SIGNED), &MailSettings::default()).headers.automatic.is_none());
+        assert!(
+            inspect(
+                &mail("Auto-Submitted: no\n", SIGNED),
+                &MailSettings::default()
+            )
+            .headers
+            .automatic
+            .is_none()
+        );
     }
 }

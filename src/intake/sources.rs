@@ -35,24 +35,38 @@ fn collect(path: &Path, out: &mut Vec<MailSource>) -> std::io::Result<()> {
     let data = std::fs::read(path)?;
     if data.starts_with(b"From ") {
         for (i, msg) in MessageIterator::new(std::io::Cursor::new(data)).enumerate() {
-            let msg = msg.map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "bad mbox"))?;
-            out.push(MailSource { name: format!("{}#{}", path.display(), i + 1), raw: msg.unwrap_contents() });
+            let msg =
+                msg.map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "bad mbox"))?;
+            out.push(MailSource {
+                name: format!("{}#{}", path.display(), i + 1),
+                raw: msg.unwrap_contents(),
+            });
         }
     } else {
-        out.push(MailSource { name: path.display().to_string(), raw: data });
+        out.push(MailSource {
+            name: path.display().to_string(),
+            raw: data,
+        });
     }
     Ok(())
 }
 
 fn collect_dir(dir: &Path, out: &mut Vec<MailSource>) -> std::io::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
     entries.sort();
     for entry in entries {
         let name = entry.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if name.starts_with('.') {
             continue;
         }
-        if entry.is_dir() || name.ends_with(".eml") || name.ends_with(".mbox") || dir.ends_with("cur") || dir.ends_with("new") {
+        if entry.is_dir()
+            || name.ends_with(".eml")
+            || name.ends_with(".mbox")
+            || dir.ends_with("cur")
+            || dir.ends_with("new")
+        {
             collect(&entry, out)?;
         }
     }

@@ -33,7 +33,12 @@ pub struct DeliveryReport {
 }
 
 /// Delivers every due mail.
-pub fn deliver(config: &Config, data_dir: &Path, store: &mut Store, now: DateTime<Utc>) -> Result<DeliveryReport, DeliveryError> {
+pub fn deliver(
+    config: &Config,
+    data_dir: &Path,
+    store: &mut Store,
+    now: DateTime<Utc>,
+) -> Result<DeliveryReport, DeliveryError> {
     let stamp = super::rfc3339(now);
     let mut report = DeliveryReport::default();
     for mail in store.outbox_due(&stamp)? {
@@ -59,7 +64,8 @@ fn send(config: &Config, data_dir: &Path, mail: &OutboxMail) -> Result<(), Strin
         Transport::File => write_file(&data_dir.join(&d.file_dir), mail).map_err(|e| e.to_string()),
         Transport::Sendmail => {
             let t = SendmailTransport::new_with_command(d.sendmail_command.as_os_str());
-            t.send_raw(&envelope(config, mail)?, &mail.message).map_err(|e| e.to_string())
+            t.send_raw(&envelope(config, mail)?, &mail.message)
+                .map_err(|e| e.to_string())
         }
         Transport::Smtp => {
             let mut b = SmtpTransport::builder_dangerous(d.smtp_host.as_str())
@@ -70,15 +76,25 @@ fn send(config: &Config, data_dir: &Path, mail: &OutboxMail) -> Result<(), Strin
                 b = b.tls(Tls::Required(tls));
             }
             if !d.smtp_user.is_empty() {
-                b = b.credentials(Credentials::new(d.smtp_user.clone(), d.smtp_password.clone()));
+                b = b.credentials(Credentials::new(
+                    d.smtp_user.clone(),
+                    d.smtp_password.clone(),
+                ));
             }
-            b.build().send_raw(&envelope(config, mail)?, &mail.message).map(|_| ()).map_err(|e| e.to_string())
+            b.build()
+                .send_raw(&envelope(config, mail)?, &mail.message)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
         }
     }
 }
 
 fn envelope(config: &Config, mail: &OutboxMail) -> Result<SmtpEnvelope, String> {
-    let from = config.registry.email.parse().map_err(|e| format!("from: {e}"))?;
+    let from = config
+        .registry
+        .email
+        .parse()
+        .map_err(|e| format!("from: {e}"))?;
     let to = mail.recipient.parse().map_err(|e| format!("to: {e}"))?;
     SmtpEnvelope::new(Some(from), vec![to]).map_err(|e| e.to_string())
 }
@@ -86,7 +102,11 @@ fn envelope(config: &Config, mail: &OutboxMail) -> Result<SmtpEnvelope, String> 
 /// Writes `<dir>/<id>-<server-trid>.eml` atomically.
 fn write_file(dir: &Path, mail: &OutboxMail) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let trid: String = mail.server_trid.chars().filter(char::is_ascii_alphanumeric).collect();
+    let trid: String = mail
+        .server_trid
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
     let path = dir.join(format!("{:08}-{trid}.eml", mail.id));
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     tmp.write_all(&mail.message)?;

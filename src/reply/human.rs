@@ -7,7 +7,9 @@ use crate::template::Language;
 fn summary(d: &ReplyData) -> &'static str {
     match (d.language, d.outcome) {
         (Language::En, Outcome::Success) => "Your template was executed.",
-        (Language::En, Outcome::Pending) => "Your template was accepted and is waiting; you will get another mail.",
+        (Language::En, Outcome::Pending) => {
+            "Your template was accepted and is waiting; you will get another mail."
+        }
         (Language::En, Outcome::Failed) => {
             "Your template was refused and nothing was changed. Please correct every error listed below and send \
              the template again with a new client-trid."
@@ -59,8 +61,16 @@ fn item(lang: Language, r: &Rejection) -> String {
         Language::En => r.code.text_en(),
         Language::De => r.code.text_de(),
     };
-    let place = if parts.is_empty() { String::new() } else { format!("{}: ", parts.join(", ")) };
-    let detail = r.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
+    let place = if parts.is_empty() {
+        String::new()
+    } else {
+        format!("{}: ", parts.join(", "))
+    };
+    let detail = r
+        .detail
+        .as_deref()
+        .map(|d| format!(" ({d})"))
+        .unwrap_or_default();
     format!("{} {place}{text}{detail}", r.code.number())
 }
 
@@ -72,7 +82,11 @@ pub fn text(d: &ReplyData) -> String {
         out.push('\n');
     }
     for sev in [Severity::Error, Severity::Warning, Severity::Info] {
-        let list: Vec<&Rejection> = d.findings.iter().filter(|r| r.code.severity() == sev).collect();
+        let list: Vec<&Rejection> = d
+            .findings
+            .iter()
+            .filter(|r| r.code.severity() == sev)
+            .collect();
         if list.is_empty() {
             continue;
         }
@@ -80,7 +94,9 @@ pub fn text(d: &ReplyData) -> String {
         out.push_str(heading(d.language, sev));
         out.push('\n');
         for r in list {
-            let options = textwrap::Options::new(MAX_LINE - 2).initial_indent("* ").subsequent_indent("  ");
+            let options = textwrap::Options::new(MAX_LINE - 2)
+                .initial_indent("* ")
+                .subsequent_indent("  ");
             for line in textwrap::wrap(&item(d.language, r), options) {
                 out.push_str(line.trim_end());
                 out.push('\n');

@@ -1,12 +1,14 @@
 //! Wraps a signed body into an RFC 5322 message with lettre's builder.
 
 use super::{ReplyData, render_body, subject};
-use crate::auth::{SigningKey, SigningError};
+use crate::auth::{SigningError, SigningKey};
 use crate::config::Config;
 use chrono::{DateTime, Utc};
-use lettre::message::header::{ContentTransferEncoding, ContentType, Header, HeaderName, HeaderValue};
-use lettre::message::{Body, Mailbox};
 use lettre::Message;
+use lettre::message::header::{
+    ContentTransferEncoding, ContentType, Header, HeaderName, HeaderValue,
+};
+use lettre::message::{Body, Mailbox};
 
 /// A fault building a mail (the caller exits 75).
 #[derive(Debug, thiserror::Error)]
@@ -62,7 +64,9 @@ impl Header for Precedence {
 }
 
 fn mailbox(name: Option<&str>, addr: &str) -> Result<Mailbox, ComposeError> {
-    let address = addr.parse().map_err(|_| ComposeError::Address(addr.to_string()))?;
+    let address = addr
+        .parse()
+        .map_err(|_| ComposeError::Address(addr.to_string()))?;
     Ok(Mailbox::new(name.map(str::to_string), address))
 }
 
@@ -71,7 +75,9 @@ fn clean_id(id: &str) -> Option<String> {
     let ok = !id.is_empty()
         && id.len() <= 250
         && id.contains('@')
-        && id.bytes().all(|b| b.is_ascii_graphic() && !b"<>\"\\()[],;".contains(&b));
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"<>\"\\()[],;".contains(&b));
     ok.then(|| format!("<{id}>"))
 }
 
@@ -81,8 +87,15 @@ fn clean_id(id: &str) -> Option<String> {
 /// rules of RFC 5322 and reply.md itself and hands lettre the encoded bytes.
 pub fn seven_bit_body(text: &str, max: usize) -> Option<Body> {
     let text = text.replace("\r\n", "\n");
-    let ok = text.lines().all(|l| l.len() <= max && l.bytes().all(|b| (0x20..=0x7e).contains(&b)));
-    ok.then(|| Body::dangerous_pre_encoded(text.replace('\n', "\r\n").into_bytes(), ContentTransferEncoding::SevenBit))
+    let ok = text
+        .lines()
+        .all(|l| l.len() <= max && l.bytes().all(|b| (0x20..=0x7e).contains(&b)));
+    ok.then(|| {
+        Body::dangerous_pre_encoded(
+            text.replace('\n', "\r\n").into_bytes(),
+            ContentTransferEncoding::SevenBit,
+        )
+    })
 }
 
 /// Renders, signs and wraps a reply; returns the message bytes.
@@ -96,19 +109,28 @@ pub fn compose(
     let body = key.clearsign(&render_body(data), now)?;
     let message_id = format!("<{}@{}>", data.server_trid, config.registry.domain);
     let mut builder = Message::builder()
-        .from(mailbox(Some(&config.registry.name), &config.registry.email)?)
+        .from(mailbox(
+            Some(&config.registry.name),
+            &config.registry.email,
+        )?)
         .to(mailbox(None, env.to)?)
         .subject(subject(data))
         .message_id(Some(message_id))
         .date(now.into())
         .header(AutoSubmitted)
         .header(Precedence)
-        .header(ContentType::parse("text/plain; charset=us-ascii").map_err(|e| ComposeError::Build(e.to_string()))?)
+        .header(
+            ContentType::parse("text/plain; charset=us-ascii")
+                .map_err(|e| ComposeError::Build(e.to_string()))?,
+        )
         .header(ContentTransferEncoding::SevenBit);
     if let Some(id) = env.in_reply_to.and_then(clean_id) {
         builder = builder.in_reply_to(id.clone()).references(id);
     }
-    let body = seven_bit_body(&body, super::MAX_LINE).ok_or_else(|| ComposeError::Build("reply body is not 7bit".into()))?;
-    let message = builder.body(body).map_err(|e| ComposeError::Build(e.to_string()))?;
+    let body = seven_bit_body(&body, super::MAX_LINE)
+        .ok_or_else(|| ComposeError::Build("reply body is not 7bit".into()))?;
+    let message = builder
+        .body(body)
+        .map_err(|e| ComposeError::Build(e.to_string()))?;
     Ok(message.formatted())
 }

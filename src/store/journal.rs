@@ -97,14 +97,24 @@ pub struct OutboxMail {
 
 impl Tx<'_> {
     /// The earlier transaction with this client-trid, if any.
-    pub fn prior_transaction(&self, registrar_id: u32, client_trid: &str) -> StoreResult<Option<PriorTransaction>> {
+    pub fn prior_transaction(
+        &self,
+        registrar_id: u32,
+        client_trid: &str,
+    ) -> StoreResult<Option<PriorTransaction>> {
         Ok(self
             .tx
             .query_row(
                 "SELECT server_trid, text_sha256, reply FROM journal
                  WHERE registrar_id = ?1 AND client_trid = ?2 AND kind = 'transaction'",
                 params![registrar_id, client_trid],
-                |r| Ok(PriorTransaction { server_trid: r.get(0)?, text_sha256: r.get(1)?, reply: r.get(2)? }),
+                |r| {
+                    Ok(PriorTransaction {
+                        server_trid: r.get(0)?,
+                        text_sha256: r.get(1)?,
+                        reply: r.get(2)?,
+                    })
+                },
             )
             .optional()?)
     }
@@ -137,7 +147,13 @@ impl Tx<'_> {
     }
 
     /// Queues a mail; delivered later by the transport.
-    pub fn queue_mail(&mut self, server_trid: &str, recipient: &str, message: &[u8], now: &str) -> StoreResult<i64> {
+    pub fn queue_mail(
+        &mut self,
+        server_trid: &str,
+        recipient: &str,
+        message: &[u8],
+        now: &str,
+    ) -> StoreResult<i64> {
         self.tx.execute(
             "INSERT INTO outbox (server_trid, recipient, created, message, next_attempt) VALUES (?1, ?2, ?3, ?4, ?3)",
             params![server_trid, recipient, now, message],
@@ -163,7 +179,9 @@ const OUTBOX_COLUMNS: &str = "id, server_trid, recipient, message, attempts, del
 impl Store {
     /// Undelivered mail due at `now`, oldest first.
     pub fn outbox_due(&self, now: &str) -> StoreResult<Vec<OutboxMail>> {
-        let sql = format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE delivered IS NULL AND next_attempt <= ?1 ORDER BY id");
+        let sql = format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE delivered IS NULL AND next_attempt <= ?1 ORDER BY id"
+        );
         let mut stmt = self.conn.prepare(&sql)?;
         let rows = stmt.query_map([now], outbox_row)?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -202,7 +220,13 @@ impl Store {
              FROM journal WHERE object = ?1 ORDER BY server_trid",
         )?;
         let rows = stmt.query_map([object], |r| {
-            Ok([r.get(0)?, r.get(1)?, r.get::<_, rusqlite::types::Value>(2).map(value_text)?, r.get(3)?, r.get(4)?])
+            Ok([
+                r.get(0)?,
+                r.get(1)?,
+                r.get::<_, rusqlite::types::Value>(2).map(value_text)?,
+                r.get(3)?,
+                r.get(4)?,
+            ])
         })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }

@@ -121,6 +121,8 @@ impl Store {
 
     /// The schema version of the open database.
     pub fn schema_version(&self) -> StoreResult<i64> {
-        Ok(self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+        Ok(self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
     }
 }

@@ -46,19 +46,33 @@ impl Tx<'_> {
 
     /// Whether a domain is registered.
     pub fn domain_exists(&self, name: &str) -> StoreResult<bool> {
-        Ok(self.tx.query_row("SELECT 1 FROM domains WHERE name = ?1", [name], |_| Ok(())).optional()?.is_some())
+        Ok(self
+            .tx
+            .query_row("SELECT 1 FROM domains WHERE name = ?1", [name], |_| Ok(()))
+            .optional()?
+            .is_some())
     }
 
     /// A person's creating registrar, if the handle exists.
     pub fn person_owner(&self, handle: &str) -> StoreResult<Option<u32>> {
         Ok(self
             .tx
-            .query_row("SELECT registrar_id FROM persons WHERE handle = ?1", [handle], |r| r.get(0))
+            .query_row(
+                "SELECT registrar_id FROM persons WHERE handle = ?1",
+                [handle],
+                |r| r.get(0),
+            )
             .optional()?)
     }
 
     /// Stores a new person under `handle`.
-    pub fn insert_person(&mut self, handle: &str, registrar_id: u32, p: &PersonCreate, now: &str) -> StoreResult<()> {
+    pub fn insert_person(
+        &mut self,
+        handle: &str,
+        registrar_id: u32,
+        p: &PersonCreate,
+        now: &str,
+    ) -> StoreResult<()> {
         self.tx.execute(
             "INSERT INTO persons (handle, registrar_id, type, personname, organization, street, postal_code,
                 city, country, phone, fax, email, hide_phone, hide_fax, hide_email, remarks, created, updated)
@@ -88,11 +102,16 @@ impl Tx<'_> {
 
     /// The stored addresses of a host, or None if the host does not exist.
     pub fn host_addresses(&self, host: &str) -> StoreResult<Option<Vec<String>>> {
-        let exists = self.tx.query_row("SELECT 1 FROM hosts WHERE name = ?1", [host], |_| Ok(())).optional()?;
+        let exists = self
+            .tx
+            .query_row("SELECT 1 FROM hosts WHERE name = ?1", [host], |_| Ok(()))
+            .optional()?;
         if exists.is_none() {
             return Ok(None);
         }
-        let mut stmt = self.tx.prepare_cached("SELECT address FROM host_addresses WHERE host = ?1 ORDER BY pos")?;
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT address FROM host_addresses WHERE host = ?1 ORDER BY pos")?;
         let rows = stmt.query_map([host], |r| r.get(0))?;
         Ok(Some(rows.collect::<Result<Vec<_>, _>>()?))
     }
@@ -112,7 +131,13 @@ impl Tx<'_> {
     }
 
     /// Stores a new domain with its contacts and nameservers (hosts are shared).
-    pub fn insert_domain(&mut self, d: &DomainCreate, registrar_id: u32, now: &str, expires: &str) -> StoreResult<()> {
+    pub fn insert_domain(
+        &mut self,
+        d: &DomainCreate,
+        registrar_id: u32,
+        now: &str,
+        expires: &str,
+    ) -> StoreResult<()> {
         self.tx.execute(
             "INSERT INTO domains (name, registrar_id, created, expires, updated) VALUES (?1, ?2, ?3, ?4, ?3)",
             params![d.name, registrar_id, now, expires],
@@ -128,9 +153,13 @@ impl Tx<'_> {
             )?;
         }
         for (pos, ns) in d.nameservers.iter().enumerate() {
-            self.tx.execute("INSERT OR IGNORE INTO hosts (name, created) VALUES (?1, ?2)", params![ns.host, now])?;
+            self.tx.execute(
+                "INSERT OR IGNORE INTO hosts (name, created) VALUES (?1, ?2)",
+                params![ns.host, now],
+            )?;
             if !ns.addresses.is_empty() {
-                self.tx.execute("DELETE FROM host_addresses WHERE host = ?1", [&ns.host])?;
+                self.tx
+                    .execute("DELETE FROM host_addresses WHERE host = ?1", [&ns.host])?;
                 for (i, addr) in ns.addresses.iter().enumerate() {
                     self.tx.execute(
                         "INSERT INTO host_addresses (host, pos, address) VALUES (?1, ?2, ?3)",
@@ -162,9 +191,15 @@ impl Store {
                 },
             )
             .optional()?;
-        let Some((name, registrar_id, created, expires, flags)) = row else { return Ok(None) };
-        let mut stmt = self.conn.prepare("SELECT role, handle FROM domain_contacts WHERE domain = ?1 ORDER BY pos")?;
-        let contacts = stmt.query_map([&name], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
+        let Some((name, registrar_id, created, expires, flags)) = row else {
+            return Ok(None);
+        };
+        let mut stmt = self
+            .conn
+            .prepare("SELECT role, handle FROM domain_contacts WHERE domain = ?1 ORDER BY pos")?;
+        let contacts = stmt
+            .query_map([&name], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
         let mut stmt = self.conn.prepare(
             "SELECT h.host, COALESCE(GROUP_CONCAT(a.address, ' '), '') FROM domain_hosts h
              LEFT JOIN host_addresses a ON a.host = h.host WHERE h.domain = ?1 GROUP BY h.pos ORDER BY h.pos",
@@ -172,15 +207,31 @@ impl Store {
         let nameservers = stmt
             .query_map([&name], |r| {
                 let addrs: String = r.get(1)?;
-                Ok((r.get(0)?, addrs.split_whitespace().map(str::to_string).collect()))
+                Ok((
+                    r.get(0)?,
+                    addrs.split_whitespace().map(str::to_string).collect(),
+                ))
             })?
             .collect::<Result<Vec<_>, _>>()?;
         let words = ["clientHold", "clientLock", "serverHold", "serverLock"];
-        let mut status: Vec<String> = words.iter().zip(flags).filter(|(_, on)| *on).map(|(w, _)| w.to_string()).collect();
+        let mut status: Vec<String> = words
+            .iter()
+            .zip(flags)
+            .filter(|(_, on)| *on)
+            .map(|(w, _)| w.to_string())
+            .collect();
         if status.is_empty() {
             status.push("active".into());
         }
-        Ok(Some(DomainRow { name, registrar_id, created, expires, contacts, nameservers, status }))
+        Ok(Some(DomainRow {
+            name,
+            registrar_id,
+            created,
+            expires,
+            contacts,
+            nameservers,
+            status,
+        }))
     }
 
     /// A person with every field.

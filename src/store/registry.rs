@@ -58,13 +58,26 @@ fn registrar_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(u32, String, String
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
 }
 
-fn to_registrar((id, name, email, status): (u32, String, String, String)) -> StoreResult<Registrar> {
-    Ok(Registrar { id, name, email, status: RegistrarStatus::parse(&status)? })
+fn to_registrar(
+    (id, name, email, status): (u32, String, String, String),
+) -> StoreResult<Registrar> {
+    Ok(Registrar {
+        id,
+        name,
+        email,
+        status: RegistrarStatus::parse(&status)?,
+    })
 }
 
 impl Store {
     /// Adds a registrar; false if the id is taken.
-    pub fn add_registrar(&mut self, id: u32, name: &str, email: &str, now: &str) -> StoreResult<bool> {
+    pub fn add_registrar(
+        &mut self,
+        id: u32,
+        name: &str,
+        email: &str,
+        now: &str,
+    ) -> StoreResult<bool> {
         self.write(|tx| {
             let n = tx.tx.execute(
                 "INSERT OR IGNORE INTO registrars (id, name, email, created) VALUES (?1, ?2, ?3, ?4)",
@@ -76,8 +89,12 @@ impl Store {
 
     /// All registrars by id.
     pub fn registrars(&self) -> StoreResult<Vec<Registrar>> {
-        let mut stmt = self.conn.prepare("SELECT id, name, email, status FROM registrars ORDER BY id")?;
-        let rows = stmt.query_map([], registrar_row)?.collect::<Result<Vec<_>, _>>()?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, name, email, status FROM registrars ORDER BY id")?;
+        let rows = stmt
+            .query_map([], registrar_row)?
+            .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter().map(to_registrar).collect()
     }
 
@@ -85,17 +102,23 @@ impl Store {
     pub fn registrar(&self, id: u32) -> StoreResult<Option<Registrar>> {
         let row = self
             .conn
-            .query_row("SELECT id, name, email, status FROM registrars WHERE id = ?1", [id], registrar_row)
+            .query_row(
+                "SELECT id, name, email, status FROM registrars WHERE id = ?1",
+                [id],
+                registrar_row,
+            )
             .optional()?;
         row.map(to_registrar).transpose()
     }
 
     /// The registrar whose registered address this is, if exactly one.
     pub fn registrar_by_email(&self, email: &str) -> StoreResult<Option<Registrar>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, name, email, status FROM registrars WHERE email = ?1 COLLATE NOCASE")?;
-        let rows = stmt.query_map([email], registrar_row)?.collect::<Result<Vec<_>, _>>()?;
+        let mut stmt = self.conn.prepare(
+            "SELECT id, name, email, status FROM registrars WHERE email = ?1 COLLATE NOCASE",
+        )?;
+        let rows = stmt
+            .query_map([email], registrar_row)?
+            .collect::<Result<Vec<_>, _>>()?;
         match <[_; 1]>::try_from(rows) {
             Ok([one]) => Ok(Some(to_registrar(one)?)),
             Err(_) => Ok(None),
@@ -104,7 +127,10 @@ impl Store {
 
     /// Sets a registrar's standing; false if unknown.
     pub fn set_registrar_status(&mut self, id: u32, status: RegistrarStatus) -> StoreResult<bool> {
-        let n = self.conn.execute("UPDATE registrars SET status = ?2 WHERE id = ?1", params![id, status.as_str()])?;
+        let n = self.conn.execute(
+            "UPDATE registrars SET status = ?2 WHERE id = ?1",
+            params![id, status.as_str()],
+        )?;
         Ok(n == 1)
     }
 
@@ -141,7 +167,11 @@ impl Store {
     }
 
     /// Removes a registrar's certificate; false if it was not theirs.
-    pub fn remove_certificate(&mut self, registrar_id: u32, fingerprint: &str) -> StoreResult<bool> {
+    pub fn remove_certificate(
+        &mut self,
+        registrar_id: u32,
+        fingerprint: &str,
+    ) -> StoreResult<bool> {
         let n = self.conn.execute(
             "DELETE FROM certificates WHERE registrar_id = ?1 AND fingerprint = ?2",
             params![registrar_id, fingerprint],
@@ -166,7 +196,11 @@ impl Store {
         let mut out: Vec<CertRow> = Vec::new();
         for h in handles {
             let rows = stmt.query_map([h.to_ascii_uppercase()], |r| {
-                Ok(CertRow { registrar_id: r.get(0)?, fingerprint: r.get(1)?, cert: r.get(2)? })
+                Ok(CertRow {
+                    registrar_id: r.get(0)?,
+                    fingerprint: r.get(1)?,
+                    cert: r.get(2)?,
+                })
             })?;
             for row in rows {
                 let row = row?;
@@ -182,8 +216,12 @@ impl Store {
 impl Tx<'_> {
     /// The registrar's standing inside a transaction.
     pub fn registrar_status(&self, id: u32) -> StoreResult<Option<RegistrarStatus>> {
-        let s: Option<String> =
-            self.tx.query_row("SELECT status FROM registrars WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+        let s: Option<String> = self
+            .tx
+            .query_row("SELECT status FROM registrars WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?;
         s.map(|s| RegistrarStatus::parse(&s)).transpose()
     }
 }

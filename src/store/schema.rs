@@ -134,9 +134,15 @@ pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version > CURRENT {
-            return Err(StoreError::TooNew { found: version, supported: CURRENT });
+            return Err(StoreError::TooNew {
+                found: version,
+                supported: CURRENT,
+            });
         }
-        let Some(sql) = usize::try_from(version).ok().and_then(|v| MIGRATIONS.get(v)) else {
+        let Some(sql) = usize::try_from(version)
+            .ok()
+            .and_then(|v| MIGRATIONS.get(v))
+        else {
             return Ok(());
         };
         tx.execute_batch(sql)?;

@@ -44,8 +44,15 @@ pub struct Envelope {
     pub body: String,
 }
 
-const HEADER_ELEMENTS: &[&str] =
-    &["version", "transaction", "count", "accept-language", "registrar-id", "client-trid", "dry-run"];
+const HEADER_ELEMENTS: &[&str] = &[
+    "version",
+    "transaction",
+    "count",
+    "accept-language",
+    "registrar-id",
+    "client-trid",
+    "dry-run",
+];
 
 #[derive(Default)]
 struct Collected {
@@ -84,7 +91,12 @@ pub fn parse_envelope(text: &str) -> (HeaderFields, Result<Envelope, Vec<Rejecti
         errors.dedup();
         return (fields, Err(errors));
     }
-    let envelope = match (fields.transaction, fields.registrar_id, &fields.client_trid, body) {
+    let envelope = match (
+        fields.transaction,
+        fields.registrar_id,
+        &fields.client_trid,
+        body,
+    ) {
         (Some(transaction), Some(registrar_id), Some(client_trid), Some(body)) => Envelope {
             transaction,
             registrar_id,
@@ -120,7 +132,11 @@ fn walk(text: &str, c: &mut Collected) -> Result<(), Rejection> {
             Event::Start(s) => {
                 let name = String::from_utf8_lossy(s.name().as_ref()).into_owned();
                 if s.attributes_raw().iter().any(|b| !b.is_ascii_whitespace()) {
-                    c.errors.push(Rejection::new(Code::HeaderElement).key(&name).detail("attributes not allowed"));
+                    c.errors.push(
+                        Rejection::new(Code::HeaderElement)
+                            .key(&name)
+                            .detail("attributes not allowed"),
+                    );
                 }
                 open(&mut path, &name, &mut seen_root, c)?;
                 path.push(name);
@@ -158,19 +174,32 @@ fn walk(text: &str, c: &mut Collected) -> Result<(), Rejection> {
     Ok(())
 }
 
-fn open(path: &mut [String], name: &str, seen_root: &mut bool, c: &mut Collected) -> Result<(), Rejection> {
+fn open(
+    path: &mut [String],
+    name: &str,
+    seen_root: &mut bool,
+    c: &mut Collected,
+) -> Result<(), Rejection> {
     match path.len() {
         0 if name == "regframe" && !*seen_root => *seen_root = true,
         0 => return Err(malformed(format!("unexpected root element {name}"))),
         1 if name == "regheader" || name == "regbody" => {
             if c.header.iter().any(|(n, _)| n == name) {
-                c.errors.push(Rejection::new(Code::HeaderElement).key(name).detail("repeated"));
+                c.errors.push(
+                    Rejection::new(Code::HeaderElement)
+                        .key(name)
+                        .detail("repeated"),
+                );
             }
             c.header.push((name.to_string(), String::new()));
         }
         2 if path[1] == "regheader" && HEADER_ELEMENTS.contains(&name) => {}
         _ => {
-            c.errors.push(Rejection::new(Code::HeaderElement).key(name).detail("element not allowed here"));
+            c.errors.push(
+                Rejection::new(Code::HeaderElement)
+                    .key(name)
+                    .detail("element not allowed here"),
+            );
         }
     }
     Ok(())
@@ -197,23 +226,44 @@ fn text_event(path: &[String], raw: &str, c: &mut Collected) -> Result<(), Rejec
 
 /// Checks each header element: present, once, valid. After a 5001 the XML was
 /// not read to its end, so absence is not reported (it would be an artefact).
-fn check_header(header: &[(String, String)], fields: &mut HeaderFields, errors: &mut Vec<Rejection>, complete: bool) {
+fn check_header(
+    header: &[(String, String)],
+    fields: &mut HeaderFields,
+    errors: &mut Vec<Rejection>,
+    complete: bool,
+) {
     for name in ["regheader", "regbody"] {
         if complete && !header.iter().any(|(n, _)| n == name) {
-            errors.push(Rejection::new(Code::HeaderElement).key(name).detail("missing"));
+            errors.push(
+                Rejection::new(Code::HeaderElement)
+                    .key(name)
+                    .detail("missing"),
+            );
         }
     }
     for name in HEADER_ELEMENTS {
-        let values: Vec<&str> = header.iter().filter(|(n, _)| n == name).map(|(_, v)| v.trim()).collect();
+        let values: Vec<&str> = header
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.trim())
+            .collect();
         let value = match values.as_slice() {
             [] if !complete || matches!(*name, "accept-language" | "dry-run") => continue,
             [] => {
-                errors.push(Rejection::new(Code::HeaderElement).key(name).detail("missing"));
+                errors.push(
+                    Rejection::new(Code::HeaderElement)
+                        .key(name)
+                        .detail("missing"),
+                );
                 continue;
             }
             [one] => *one,
             _ => {
-                errors.push(Rejection::new(Code::HeaderElement).key(name).detail("repeated"));
+                errors.push(
+                    Rejection::new(Code::HeaderElement)
+                        .key(name)
+                        .detail("repeated"),
+                );
                 continue;
             }
         };
@@ -224,21 +274,22 @@ fn check_header(header: &[(String, String)], fields: &mut HeaderFields, errors: 
 }
 
 fn header_value(name: &str, value: &str, fields: &mut HeaderFields) -> Result<(), Rejection> {
-    let invalid = || Rejection::new(Code::HeaderElement).detail(format!("invalid value {value:.40}"));
+    let invalid =
+        || Rejection::new(Code::HeaderElement).detail(format!("invalid value {value:.40}"));
     match name {
         "version" if value == "1.1" => {}
         "transaction" => {
-            fields.transaction = Some(
-                Transaction::from_name(value)
-                    .ok_or_else(|| Rejection::new(Code::UnknownTransaction).detail(format!("{value:.40}")))?,
-            );
+            fields.transaction = Some(Transaction::from_name(value).ok_or_else(|| {
+                Rejection::new(Code::UnknownTransaction).detail(format!("{value:.40}"))
+            })?);
         }
         "count" if value == "1" => {}
         "count" => return Err(Rejection::new(Code::CountNotOne).detail(format!("{value:.20}"))),
         "accept-language" if value == "de" => fields.language = Language::De,
         "accept-language" if value == "en" => fields.language = Language::En,
         "registrar-id" => {
-            let ok = !value.is_empty() && value.len() <= 5 && value.bytes().all(|b| b.is_ascii_digit());
+            let ok =
+                !value.is_empty() && value.len() <= 5 && value.bytes().all(|b| b.is_ascii_digit());
             match value.parse::<u32>() {
                 Ok(n) if ok && (1..=99_999).contains(&n) => fields.registrar_id = Some(n),
                 _ => return Err(invalid()),
@@ -246,7 +297,9 @@ fn header_value(name: &str, value: &str, fields: &mut HeaderFields) -> Result<()
         }
         "client-trid" => {
             let ok = (3..=64).contains(&value.len())
-                && value.bytes().all(|b| b.is_ascii_alphanumeric() || b".:_-".contains(&b));
+                && value
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".:_-".contains(&b));
             if !ok {
                 return Err(invalid());
             }
@@ -284,7 +337,12 @@ mod tests {
     }
 
     fn codes(text: &str) -> Vec<(u16, Option<String>)> {
-        parse_envelope(text).1.unwrap_err().into_iter().map(|r| (r.code.number(), r.key)).collect()
+        parse_envelope(text)
+            .1
+            .unwrap_err()
+            .into_iter()
+            .map(|r| (r.code.number(), r.key))
+            .collect()
     }
 
     #[test]
@@ -306,7 +364,10 @@ mod tests {
         assert_eq!(codes(bomb)[0].0, 5001);
         assert_eq!(codes(&frame(GOOD, "&amp;<![CDATA[x]]>"))[0].0, 5001);
         assert_eq!(codes("<regframe><regheader>")[0].0, 5001);
-        assert_eq!(codes("<?xml version=\"1.0\"?><?php x ?><regframe/>")[0].0, 5001);
+        assert_eq!(
+            codes("<?xml version=\"1.0\"?><?php x ?><regframe/>")[0].0,
+            5001
+        );
     }
 
     #[test]
@@ -320,6 +381,9 @@ mod tests {
     #[test]
     fn repeated_elements() {
         let h = format!("{GOOD}<count>1</count>\n");
-        assert_eq!(codes(&frame(&h, "<![CDATA[x]]>")), vec![(5002, Some("count".into()))]);
+        assert_eq!(
+            codes(&frame(&h, "<![CDATA[x]]>")),
+            vec![(5002, Some("count".into()))]
+        );
     }
 }

@@ -99,7 +99,11 @@ pub fn key_rule(class: ObjectClass, t: Transaction, key: &str) -> Option<KeyRule
         Some(b'O') => Presence::Optional,
         _ => Presence::Forbidden,
     };
-    Some(KeyRule { presence, repeatable: flags.contains('r'), continuable: flags.contains('c') })
+    Some(KeyRule {
+        presence,
+        repeatable: flags.contains('r'),
+        continuable: flags.contains('c'),
+    })
 }
 
 /// The mandatory keys of a transaction on a class, in table order.
@@ -109,7 +113,10 @@ pub fn mandatory_keys(class: ObjectClass, t: Transaction) -> impl Iterator<Item 
         ObjectClass::Person => PERSON_KEYS,
     };
     let col = column(class, t);
-    table.iter().filter(move |(_, c, _)| c.as_bytes().get(col) == Some(&b'M')).map(|(k, _, _)| *k)
+    table
+        .iter()
+        .filter(move |(_, c, _)| c.as_bytes().get(col) == Some(&b'M'))
+        .map(|(k, _, _)| *k)
 }
 
 #[cfg(test)]
@@ -132,14 +139,33 @@ mod tests {
             (Domain, Renew, "period", Some(Presence::Mandatory)),
             (Domain, Check, "registrant", Some(Presence::Forbidden)),
             (Domain, Create, "personname", None),
-            (Person, Perscreate, "street address", Some(Presence::Mandatory)),
+            (
+                Person,
+                Perscreate,
+                "street address",
+                Some(Presence::Mandatory),
+            ),
             (Person, Persdelete, "city", Some(Presence::Forbidden)),
             (Person, Info, "nic-hdl", Some(Presence::Mandatory)),
         ];
         for (class, t, key, want) in cases {
-            assert_eq!(key_rule(class, t, key).map(|r| r.presence), want, "{key} in {t:?}");
+            assert_eq!(
+                key_rule(class, t, key).map(|r| r.presence),
+                want,
+                "{key} in {t:?}"
+            );
         }
         let m: Vec<_> = mandatory_keys(Domain, Create).collect();
-        assert_eq!(m, ["domain", "command", "registrant", "tech-c", "nserver", "source"]);
+        assert_eq!(
+            m,
+            [
+                "domain",
+                "command",
+                "registrant",
+                "tech-c",
+                "nserver",
+                "source"
+            ]
+        );
     }
 }

@@ -151,21 +151,25 @@ pub enum Language {
     En,
 }
 
+/// A validated spec with its warnings, or every rejection found.
+pub type Parsed = Result<(Spec, Vec<Rejection>), Vec<Rejection>>;
+
 /// Parses and validates a whole verified template text: envelope, object, spec.
 ///
 /// Returns the envelope's header fields (as far as they could be read, for the
 /// reply) and either the typed spec with any warnings, or every rejection found.
-pub fn parse_template(
-    text: &str,
-    profile: &crate::config::Profile,
-) -> (HeaderFields, Result<(Spec, Vec<Rejection>), Vec<Rejection>>) {
+pub fn parse_template(text: &str, profile: &crate::config::Profile) -> (HeaderFields, Parsed) {
     let (mut fields, envelope) = parse_envelope(text);
     let envelope = match envelope {
         Ok(e) => e,
         Err(errors) => return (fields, Err(errors)),
     };
     let (raw, mut found) = parse_object(&envelope.body);
-    fields.object = raw.as_ref().and_then(|r| r.attrs.first()).map(|a| a.value.clone()).filter(|v| !v.is_empty());
+    fields.object = raw
+        .as_ref()
+        .and_then(|r| r.attrs.first())
+        .map(|a| a.value.clone())
+        .filter(|v| !v.is_empty());
     let result = match raw {
         Some(raw) => match validate(envelope.transaction, &raw, profile) {
             Ok((spec, warnings)) if !crate::rejection::any_error(&found) => {

@@ -66,21 +66,32 @@ fn classify(line: &str) -> Line<'_> {
         return Line::Continuation(cont.trim());
     }
     match attr_line(line) {
-        Ok((_, (key, value))) => Line::Attr { key, value: value.trim_end() },
+        Ok((_, (key, value))) => Line::Attr {
+            key,
+            value: value.trim_end(),
+        },
         Err(_) => Line::NoColon,
     }
 }
 
 /// `key = ALPHA *(ALPHA / DIGIT / "-" / (1*SP (ALPHA / DIGIT)))`, whole text.
 fn key_grammar(key: &str) -> bool {
-    let word = alt((alphanumeric1, tag("-"), recognize(preceded(space1, alphanumeric1))));
+    let word = alt((
+        alphanumeric1,
+        tag("-"),
+        recognize(preceded(space1, alphanumeric1)),
+    ));
     let mut parser = all_consuming(recognize(pair(alpha1, many0(word))));
     let r: IResult<&str, &str> = parser.parse(key);
     r.is_ok()
 }
 
 fn normalise_key(key: &str) -> String {
-    key.split(' ').filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ").to_ascii_lowercase()
+    key.split(' ')
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_ascii_lowercase()
 }
 
 fn is_version_key(key: &str) -> bool {
@@ -102,7 +113,10 @@ struct State {
 
 /// Parses the object text; returns the first object (if any) and grammar errors.
 pub fn parse_object(body: &str) -> (Option<RawObject>, Vec<Rejection>) {
-    let body = body.strip_prefix("\r\n").or_else(|| body.strip_prefix('\n')).unwrap_or(body);
+    let body = body
+        .strip_prefix("\r\n")
+        .or_else(|| body.strip_prefix('\n'))
+        .unwrap_or(body);
     let mut st = State::default();
     for (idx, raw_line) in body.lines().enumerate() {
         let n = u32::try_from(idx + 1).unwrap_or(u32::MAX);
@@ -110,13 +124,19 @@ pub fn parse_object(body: &str) -> (Option<RawObject>, Vec<Rejection>) {
         step(&mut st, n, line);
     }
     if !st.version_seen {
-        st.errors.push(Rejection::new(Code::TemplateVersion).detail("version line missing"));
+        st.errors
+            .push(Rejection::new(Code::TemplateVersion).detail("version line missing"));
     }
     if st.objects == 0 {
-        st.errors.push(Rejection::new(Code::ObjectCount).detail("no object"));
+        st.errors
+            .push(Rejection::new(Code::ObjectCount).detail("no object"));
     }
     if !st.terms_seen {
-        st.errors.push(Rejection::new(Code::TermsLine).key(TERMS_KEY).detail("missing"));
+        st.errors.push(
+            Rejection::new(Code::TermsLine)
+                .key(TERMS_KEY)
+                .detail("missing"),
+        );
     }
     let obj = (st.objects > 0).then_some(st.first);
     (obj, st.errors)
@@ -129,12 +149,17 @@ fn step(st: &mut State, n: u32, line: Line<'_>) {
             Line::Attr { key, value } if is_version_key(key) => {
                 st.version_seen = true;
                 if value != "5.0" {
-                    st.errors.push(Rejection::new(Code::TemplateVersion).at(n).detail(format!("{value:.20}")));
+                    st.errors.push(
+                        Rejection::new(Code::TemplateVersion)
+                            .at(n)
+                            .detail(format!("{value:.20}")),
+                    );
                 }
             }
             _ if !st.stray_reported => {
                 st.stray_reported = true;
-                st.errors.push(Rejection::new(Code::TextBeforeVersion).at(n));
+                st.errors
+                    .push(Rejection::new(Code::TextBeforeVersion).at(n));
             }
             _ => {}
         }
@@ -144,14 +169,19 @@ fn step(st: &mut State, n: u32, line: Line<'_>) {
         Line::Blank => st.in_object = false,
         Line::Comment => {}
         _ if st.terms_seen => {
-            st.errors.push(Rejection::new(Code::ObjectCount).at(n).detail("text after the terms line"));
+            st.errors.push(
+                Rejection::new(Code::ObjectCount)
+                    .at(n)
+                    .detail("text after the terms line"),
+            );
             st.terms_seen = true;
         }
         Line::Attr { key, value } if normalise_key(key) == TERMS_KEY => {
             st.terms_seen = true;
             st.in_object = false;
             if value != "Y" {
-                st.errors.push(Rejection::new(Code::TermsLine).at(n).key(TERMS_KEY));
+                st.errors
+                    .push(Rejection::new(Code::TermsLine).at(n).key(TERMS_KEY));
             }
         }
         Line::Attr { key, value } => {
@@ -159,7 +189,11 @@ fn step(st: &mut State, n: u32, line: Line<'_>) {
                 st.in_object = true;
                 st.objects += 1;
                 if st.objects == 2 {
-                    st.errors.push(Rejection::new(Code::ObjectCount).at(n).detail("more than one object"));
+                    st.errors.push(
+                        Rejection::new(Code::ObjectCount)
+                            .at(n)
+                            .detail("more than one object"),
+                    );
                 }
             }
             if st.objects == 1 {
@@ -183,7 +217,11 @@ fn step(st: &mut State, n: u32, line: Line<'_>) {
                 prev.continuations.push(n);
             }
             _ if st.in_object => {}
-            _ => st.errors.push(Rejection::new(Code::ContinuationNotAllowed).at(n).detail("no value to continue")),
+            _ => st.errors.push(
+                Rejection::new(Code::ContinuationNotAllowed)
+                    .at(n)
+                    .detail("no value to continue"),
+            ),
         },
         Line::NoColon => st.errors.push(Rejection::new(Code::LineWithoutColon).at(n)),
     }
@@ -201,10 +239,34 @@ mod tests {
             ("# note", Line::Comment),
             ("  more text", Line::Continuation("more text")),
             ("+", Line::Continuation("")),
-            ("domain: example.at", Line::Attr { key: "domain", value: "example.at" }),
-            ("street  address:   Main St 1", Line::Attr { key: "street  address", value: "Main St 1" }),
-            ("registrant:", Line::Attr { key: "registrant", value: "" }),
-            ("remarks: a:b", Line::Attr { key: "remarks", value: "a:b" }),
+            (
+                "domain: example.at",
+                Line::Attr {
+                    key: "domain",
+                    value: "example.at",
+                },
+            ),
+            (
+                "street  address:   Main St 1",
+                Line::Attr {
+                    key: "street  address",
+                    value: "Main St 1",
+                },
+            ),
+            (
+                "registrant:",
+                Line::Attr {
+                    key: "registrant",
+                    value: "",
+                },
+            ),
+            (
+                "remarks: a:b",
+                Line::Attr {
+                    key: "remarks",
+                    value: "a:b",
+                },
+            ),
             ("no colon here", Line::NoColon),
         ];
         for (text, want) in table {
@@ -214,7 +276,14 @@ mod tests {
 
     #[test]
     fn key_grammar_table() {
-        for ok in ["domain", "tech-c", "street address", "street   address", "e-mail", "a1"] {
+        for ok in [
+            "domain",
+            "tech-c",
+            "street address",
+            "street   address",
+            "e-mail",
+            "a1",
+        ] {
             assert!(key_grammar(ok), "{ok}");
         }
         for bad in ["1abc", "-x", "domain ", "na_me", "x.y", " key"] {
@@ -237,23 +306,43 @@ mod tests {
         assert_eq!(obj.attrs[0].line, 3);
     }
 
-    fn codes(body: &str) -> Vec<(u16, Option<u32>)> {
-        parse_object(body).1.iter().map(|r| (r.code.number(), r.line)).collect()
+    type Found = Vec<(u16, Option<u32>)>;
+
+    fn codes(body: &str) -> Found {
+        parse_object(body)
+            .1
+            .iter()
+            .map(|r| (r.code.number(), r.line))
+            .collect()
     }
 
     #[test]
     fn grammar_errors_with_lines() {
-        let cases: &[(&str, Vec<(u16, Option<u32>)>)] = &[
-            ("junk\nTemplate Version: 5.0\n\na: b\nsource: X\n\ncurrentNicAtTermsAndConditionsAccepted: Y\n",
-             vec![(5101, Some(1))]),
-            ("Template Version: 4.0\n\na: b\n\ncurrentNicAtTermsAndConditionsAccepted: Y\n", vec![(5005, Some(1))]),
-            ("a: b\n", vec![(5101, Some(1)), (5005, None), (5109, None), (5301, None)]),
-            ("Template Version: 5.0\n\na: b\nbroken line\n\ncurrentNicAtTermsAndConditionsAccepted: N\n",
-             vec![(5102, Some(4)), (5301, Some(6))]),
-            ("Template Version: 5.0\n\na: b\n\nc: d\n\ncurrentNicAtTermsAndConditionsAccepted: Y\n",
-             vec![(5109, Some(5))]),
-            ("Template Version: 5.0\n\na: b\n\ncurrentNicAtTermsAndConditionsAccepted: Y\nx: y\n",
-             vec![(5109, Some(6))]),
+        let cases: &[(&str, Found)] = &[
+            (
+                "junk\nTemplate Version: 5.0\n\na: b\nsource: X\n\ncurrentNicAtTermsAndConditionsAccepted: Y\n",
+                vec![(5101, Some(1))],
+            ),
+            (
+                "Template Version: 4.0\n\na: b\n\ncurrentNicAtTermsAndConditionsAccepted: Y\n",
+                vec![(5005, Some(1))],
+            ),
+            (
+                "a: b\n",
+                vec![(5101, Some(1)), (5005, None), (5109, None), (5301, None)],
+            ),
+            (
+                "Template Version: 5.0\n\na: b\nbroken line\n\ncurrentNicAtTermsAndConditionsAccepted: N\n",
+                vec![(5102, Some(4)), (5301, Some(6))],
+            ),
+            (
+                "Template Version: 5.0\n\na: b\n\nc: d\n\ncurrentNicAtTermsAndConditionsAccepted: Y\n",
+                vec![(5109, Some(5))],
+            ),
+            (
+                "Template Version: 5.0\n\na: b\n\ncurrentNicAtTermsAndConditionsAccepted: Y\nx: y\n",
+                vec![(5109, Some(6))],
+            ),
         ];
         for (body, want) in cases {
             assert_eq!(&codes(body), want, "{body:?}");

@@ -149,7 +149,10 @@ impl Findings {
     fn norm(&mut self, attr: &RawAttr, (value, changed): v::Normalised) -> String {
         if changed {
             self.warnings.push(
-                Rejection::new(Code::ValueNormalised).at(attr.line).key(&attr.key).detail(format!("now {value:.40}")),
+                Rejection::new(Code::ValueNormalised)
+                    .at(attr.line)
+                    .key(&attr.key)
+                    .detail(format!("now {value:.40}")),
             );
         }
         value
@@ -170,13 +173,21 @@ pub fn validate(
         "domain" => ObjectClass::Domain,
         "nic-hdl" => ObjectClass::Person,
         _ => {
-            f.at(first, Rejection::new(Code::ObjectCount).detail("the object must begin with domain: or nic-hdl:"));
+            f.at(
+                first,
+                Rejection::new(Code::ObjectCount)
+                    .detail("the object must begin with domain: or nic-hdl:"),
+            );
             return Err(f.errors);
         }
     };
     if !t.accepts(class) {
         // The key tables of another class would only add noise.
-        f.at(first, Rejection::new(Code::UnknownTransaction).detail(format!("{} needs another object", t.name())));
+        f.at(
+            first,
+            Rejection::new(Code::UnknownTransaction)
+                .detail(format!("{} needs another object", t.name())),
+        );
         return Err(f.errors);
     }
     let attrs = generic(t, class, raw, profile, &mut f);
@@ -201,12 +212,24 @@ fn generic<'a>(
     match raw.attrs.get(1) {
         Some(a) if a.key == "command" => {
             if a.value.to_ascii_lowercase() != t.command() {
-                f.at(a, Rejection::new(Code::UnknownTransaction).detail(format!("{} needs command: {}", t.name(), t.command())));
+                f.at(
+                    a,
+                    Rejection::new(Code::UnknownTransaction).detail(format!(
+                        "{} needs command: {}",
+                        t.name(),
+                        t.command()
+                    )),
+                );
             }
         }
         other => {
             let line = other.map_or(raw.attrs[0].line, |a| a.line);
-            f.errors.push(Rejection::new(Code::UnknownTransaction).at(line).key("command").detail("command: must be the second key"));
+            f.errors.push(
+                Rejection::new(Code::UnknownTransaction)
+                    .at(line)
+                    .key("command")
+                    .detail("command: must be the second key"),
+            );
         }
     }
     let mut kept: Vec<&RawAttr> = Vec::new();
@@ -220,11 +243,18 @@ fn generic<'a>(
             continue;
         };
         if rule.presence == Presence::Forbidden {
-            f.at(attr, Rejection::new(Code::KeyNotAllowed).detail(format!("not allowed in {}", t.name())));
+            f.at(
+                attr,
+                Rejection::new(Code::KeyNotAllowed).detail(format!("not allowed in {}", t.name())),
+            );
             continue;
         }
         if let (false, Some(line)) = (rule.continuable, attr.continuations.first()) {
-            f.errors.push(Rejection::new(Code::ContinuationNotAllowed).at(*line).key(&attr.key));
+            f.errors.push(
+                Rejection::new(Code::ContinuationNotAllowed)
+                    .at(*line)
+                    .key(&attr.key),
+            );
         }
         if attr.value.is_empty() {
             continue;
@@ -238,7 +268,8 @@ fn generic<'a>(
     check_source(raw, profile, f);
     for key in mandatory_keys(class, t).filter(|k| *k != "source") {
         if !kept.iter().any(|a| a.key == key) {
-            f.errors.push(Rejection::new(Code::MandatoryMissing).key(key));
+            f.errors
+                .push(Rejection::new(Code::MandatoryMissing).key(key));
         }
     }
     kept
@@ -247,15 +278,23 @@ fn generic<'a>(
 fn check_source(raw: &RawObject, profile: &Profile, f: &mut Findings) {
     let sources: Vec<&RawAttr> = raw.attrs.iter().filter(|a| a.key == "source").collect();
     match (sources.as_slice(), raw.attrs.last()) {
-        ([], _) => f.errors.push(Rejection::new(Code::Source).key("source").detail("missing")),
+        ([], _) => f
+            .errors
+            .push(Rejection::new(Code::Source).key("source").detail("missing")),
         ([one], Some(last)) if std::ptr::eq(*one, last) => {
             if one.value != profile.source {
-                f.at(one, Rejection::new(Code::Source).detail(format!("must be {}", profile.source)));
+                f.at(
+                    one,
+                    Rejection::new(Code::Source).detail(format!("must be {}", profile.source)),
+                );
             }
         }
         (list, _) => {
             if let Some(first) = list.first() {
-                f.at(first, Rejection::new(Code::Source).detail("source: must be the last key, once"));
+                f.at(
+                    first,
+                    Rejection::new(Code::Source).detail("source: must be the last key, once"),
+                );
             }
         }
     }
@@ -269,19 +308,44 @@ fn one<'a>(attrs: &[&'a RawAttr], key: &str) -> Option<&'a RawAttr> {
     attrs.iter().copied().find(|a| a.key == key)
 }
 
-fn typed(t: Transaction, class: ObjectClass, attrs: &[&RawAttr], p: &Profile, f: &mut Findings) -> Option<Spec> {
+fn typed(
+    t: Transaction,
+    class: ObjectClass,
+    attrs: &[&RawAttr],
+    p: &Profile,
+    f: &mut Findings,
+) -> Option<Spec> {
     match (t, class) {
-        (Transaction::Create, ObjectClass::Domain) => domain_create(attrs, p, f).map(Spec::DomainCreate),
-        (Transaction::Perscreate, ObjectClass::Person) => person_create(attrs, f).map(Spec::PersonCreate),
+        (Transaction::Create, ObjectClass::Domain) => {
+            domain_create(attrs, p, f).map(Spec::DomainCreate)
+        }
+        (Transaction::Perscreate, ObjectClass::Person) => {
+            person_create(attrs, f).map(Spec::PersonCreate)
+        }
         (Transaction::Check, _) => check(class, attrs, p, f).map(Spec::Check),
         _ => {
-            let object = one(attrs, if class == ObjectClass::Domain { "domain" } else { "nic-hdl" });
-            Some(Spec::Unsupported { transaction: t, object: object.map(|a| a.value.clone()).unwrap_or_default() })
+            let object = one(
+                attrs,
+                if class == ObjectClass::Domain {
+                    "domain"
+                } else {
+                    "nic-hdl"
+                },
+            );
+            Some(Spec::Unsupported {
+                transaction: t,
+                object: object.map(|a| a.value.clone()).unwrap_or_default(),
+            })
         }
     }
 }
 
-fn check(class: ObjectClass, attrs: &[&RawAttr], p: &Profile, f: &mut Findings) -> Option<CheckSpec> {
+fn check(
+    class: ObjectClass,
+    attrs: &[&RawAttr],
+    p: &Profile,
+    f: &mut Findings,
+) -> Option<CheckSpec> {
     let (key, checked) = match class {
         ObjectClass::Domain => ("domain", None),
         ObjectClass::Person => ("nic-hdl", Some(())),
@@ -301,17 +365,27 @@ fn check(class: ObjectClass, attrs: &[&RawAttr], p: &Profile, f: &mut Findings) 
 }
 
 fn handle_of(attr: &RawAttr, p: &Profile, f: &mut Findings) -> Option<String> {
-    v::check_handle(&attr.value, &p.handle_suffix).map_err(|r| f.at(attr, r)).ok()
+    v::check_handle(&attr.value, &p.handle_suffix)
+        .map_err(|r| f.at(attr, r))
+        .ok()
 }
 
 fn domain_create(attrs: &[&RawAttr], p: &Profile, f: &mut Findings) -> Option<DomainCreate> {
-    let name = one(attrs, "domain").and_then(|a| v::check_domain_name(&a.value, p).map(|n| f.norm(a, n)).map_err(|r| f.at(a, r)).ok());
+    let name = one(attrs, "domain").and_then(|a| {
+        v::check_domain_name(&a.value, p)
+            .map(|n| f.norm(a, n))
+            .map_err(|r| f.at(a, r))
+            .ok()
+    });
     let registrant = one(attrs, "registrant").and_then(|a| handle_of(a, p, f));
     let admin_c = one(attrs, "admin-c").map(|a| handle_of(a, p, f));
     let zone_c = one(attrs, "zone-c").map(|a| handle_of(a, p, f));
     let tech: Vec<&RawAttr> = values(attrs, "tech-c");
     if let Some(third) = tech.get(2) {
-        f.at(third, Rejection::new(Code::OutOfRange).detail("at most 2 tech-c"));
+        f.at(
+            third,
+            Rejection::new(Code::OutOfRange).detail("at most 2 tech-c"),
+        );
     }
     let tech_c: Vec<Option<String>> = tech.iter().map(|a| handle_of(a, p, f)).collect();
     let nameservers = nameservers(attrs, p, f);
@@ -320,7 +394,11 @@ fn domain_create(attrs: &[&RawAttr], p: &Profile, f: &mut Findings) -> Option<Do
         Some(a) => match a.value.parse::<u32>() {
             Ok(n) if (1..=p.max_period).contains(&n) && !a.value.starts_with('0') => Some(n),
             _ => {
-                f.at(a, Rejection::new(Code::OutOfRange).detail(format!("period must be 1..{} years", p.max_period)));
+                f.at(
+                    a,
+                    Rejection::new(Code::OutOfRange)
+                        .detail(format!("period must be 1..{} years", p.max_period)),
+                );
                 None
             }
         },
@@ -340,31 +418,55 @@ fn domain_create(attrs: &[&RawAttr], p: &Profile, f: &mut Findings) -> Option<Do
 fn nameservers(attrs: &[&RawAttr], p: &Profile, f: &mut Findings) -> Option<Vec<Nameserver>> {
     let before = f.errors.len();
     let mut list: Vec<(&RawAttr, Nameserver)> = Vec::new();
-    for attr in attrs.iter().copied().filter(|a| a.key == "nserver" || a.key == "remarks") {
+    for attr in attrs
+        .iter()
+        .copied()
+        .filter(|a| a.key == "nserver" || a.key == "remarks")
+    {
         if attr.key == "nserver" {
             match v::check_host_name(&attr.value) {
                 Ok(n) => {
                     let host = f.norm(attr, n);
                     if list.iter().any(|(_, ns)| ns.host == host) {
-                        f.at(attr, Rejection::new(Code::InvalidHost).detail(format!("{host:.40}: duplicate")));
+                        f.at(
+                            attr,
+                            Rejection::new(Code::InvalidHost)
+                                .detail(format!("{host:.40}: duplicate")),
+                        );
                     }
-                    list.push((attr, Nameserver { host, addresses: Vec::new() }));
+                    list.push((
+                        attr,
+                        Nameserver {
+                            host,
+                            addresses: Vec::new(),
+                        },
+                    ));
                 }
                 Err(r) => f.at(attr, r),
             }
             continue;
         }
         let Some((_, ns)) = list.last_mut() else {
-            f.at(attr, Rejection::new(Code::NameserverIp).detail("remarks: must follow an nserver: line"));
+            f.at(
+                attr,
+                Rejection::new(Code::NameserverIp).detail("remarks: must follow an nserver: line"),
+            );
             continue;
         };
         match v::check_ip(&attr.value) {
             Ok(n) => {
                 let ip = f.norm(attr, n);
                 if ns.addresses.contains(&ip) {
-                    f.at(attr, Rejection::new(Code::InvalidIp).detail(format!("{ip}: duplicate")));
+                    f.at(
+                        attr,
+                        Rejection::new(Code::InvalidIp).detail(format!("{ip}: duplicate")),
+                    );
                 } else if ns.addresses.len() >= p.max_ips_per_host {
-                    f.at(attr, Rejection::new(Code::NameserverIp).detail(format!("at most {} addresses", p.max_ips_per_host)));
+                    f.at(
+                        attr,
+                        Rejection::new(Code::NameserverIp)
+                            .detail(format!("at most {} addresses", p.max_ips_per_host)),
+                    );
                 } else {
                     ns.addresses.push(ip);
                 }
@@ -376,9 +478,20 @@ fn nameservers(attrs: &[&RawAttr], p: &Profile, f: &mut Findings) -> Option<Vec<
         let inside = host_in_zone(&ns.host, p);
         let needs = inside || p.nameserver_ip_required == IpRule::All;
         if needs && ns.addresses.is_empty() {
-            f.at(attr, Rejection::new(Code::NameserverIp).detail(format!("{:.40}: IP address required", ns.host)));
-        } else if !inside && p.nameserver_ip_required == IpRule::InZone && !ns.addresses.is_empty() {
-            f.at(attr, Rejection::new(Code::NameserverIp).detail(format!("{:.40}: no IP for hosts outside the zones", ns.host)));
+            f.at(
+                attr,
+                Rejection::new(Code::NameserverIp)
+                    .detail(format!("{:.40}: IP address required", ns.host)),
+            );
+        } else if !inside && p.nameserver_ip_required == IpRule::InZone && !ns.addresses.is_empty()
+        {
+            f.at(
+                attr,
+                Rejection::new(Code::NameserverIp).detail(format!(
+                    "{:.40}: no IP for hosts outside the zones",
+                    ns.host
+                )),
+            );
         }
     }
     let count = values(attrs, "nserver").len();
@@ -386,14 +499,21 @@ fn nameservers(attrs: &[&RawAttr], p: &Profile, f: &mut Findings) -> Option<Vec<
         f.errors.push(
             Rejection::new(Code::NameserverCount)
                 .key("nserver")
-                .detail(format!("{count} given, {}..{} required", p.min_nameservers, p.max_nameservers)),
+                .detail(format!(
+                    "{count} given, {}..{} required",
+                    p.min_nameservers, p.max_nameservers
+                )),
         );
     }
     (f.errors.len() == before && count > 0).then(|| list.into_iter().map(|(_, ns)| ns).collect())
 }
 
 /// Runs a check on an optional attribute; `Err(())` if it was given and invalid.
-fn opt<T>(attr: Option<&RawAttr>, f: &mut Findings, check: impl FnOnce(&RawAttr, &mut Findings) -> Result<T, Rejection>) -> Result<Option<T>, ()> {
+fn opt<T>(
+    attr: Option<&RawAttr>,
+    f: &mut Findings,
+    check: impl FnOnce(&RawAttr, &mut Findings) -> Result<T, Rejection>,
+) -> Result<Option<T>, ()> {
     match attr {
         None => Ok(None),
         Some(a) => match check(a, f) {
@@ -408,44 +528,87 @@ fn opt<T>(attr: Option<&RawAttr>, f: &mut Findings, check: impl FnOnce(&RawAttr,
 
 fn person_create(attrs: &[&RawAttr], f: &mut Findings) -> Option<PersonCreate> {
     if let Some(h) = one(attrs, "nic-hdl").filter(|a| !a.value.eq_ignore_ascii_case("AUTO")) {
-        f.at(h, Rejection::new(Code::InvalidHandle).detail("use AUTO: the registry assigns the handle"));
+        f.at(
+            h,
+            Rejection::new(Code::InvalidHandle).detail("use AUTO: the registry assigns the handle"),
+        );
     }
-    let kind = opt(one(attrs, "type"), f, |a, _| match a.value.as_str() {
-        "NAT" => Ok(PersonType::Nat),
-        "JUR" => Ok(PersonType::Jur),
-        "ROLE" => Ok(PersonType::Role),
-        other => Err(Rejection::new(Code::InvalidFlag).detail(format!("{other:.20}: use NAT, JUR or ROLE"))),
-    });
-    let text = |key: &str, f: &mut Findings| opt(one(attrs, key), f, |a, _| v::check_text(&a.value, 255));
+    let kind =
+        opt(one(attrs, "type"), f, |a, _| match a.value.as_str() {
+            "NAT" => Ok(PersonType::Nat),
+            "JUR" => Ok(PersonType::Jur),
+            "ROLE" => Ok(PersonType::Role),
+            other => Err(Rejection::new(Code::InvalidFlag)
+                .detail(format!("{other:.20}: use NAT, JUR or ROLE"))),
+        });
+    let text =
+        |key: &str, f: &mut Findings| opt(one(attrs, key), f, |a, _| v::check_text(&a.value, 255));
     let personname = text("personname", f);
     let organization = text("organization", f);
     let city = text("city", f);
     let postal_code = opt(one(attrs, "postal code"), f, |a, _| {
-        let ok = (2..=16).contains(&a.value.len()) && a.value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b' ' || b == b'-');
-        if ok { Ok(a.value.clone()) } else { Err(Rejection::new(Code::OutOfRange).detail("2..16 letters, digits, spaces, hyphens")) }
+        let ok = (2..=16).contains(&a.value.len())
+            && a.value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b' ' || b == b'-');
+        if ok {
+            Ok(a.value.clone())
+        } else {
+            Err(Rejection::new(Code::OutOfRange).detail("2..16 letters, digits, spaces, hyphens"))
+        }
     });
     let country = opt(one(attrs, "country"), f, |a, _| v::check_country(&a.value));
-    let phone = opt(one(attrs, "phone"), f, |a, f| v::check_phone(&a.value).map(|n| f.norm(a, n)));
-    let fax = opt(one(attrs, "fax-no"), f, |a, f| v::check_phone(&a.value).map(|n| f.norm(a, n)));
+    let phone = opt(one(attrs, "phone"), f, |a, f| {
+        v::check_phone(&a.value).map(|n| f.norm(a, n))
+    });
+    let fax = opt(one(attrs, "fax-no"), f, |a, f| {
+        v::check_phone(&a.value).map(|n| f.norm(a, n))
+    });
     let email = opt(one(attrs, "e-mail"), f, |a, _| v::check_email(&a.value));
-    let flag = |key: &str, f: &mut Findings| opt(one(attrs, key), f, |a, _| v::check_flag(&a.value)).map(|o| o.unwrap_or(false));
-    let (hide_phone, hide_fax, hide_email) = (flag("whoishidephone", f), flag("whoishidefax", f), flag("whoishide", f));
+    let flag = |key: &str, f: &mut Findings| {
+        opt(one(attrs, key), f, |a, _| v::check_flag(&a.value)).map(|o| o.unwrap_or(false))
+    };
+    let (hide_phone, hide_fax, hide_email) = (
+        flag("whoishidephone", f),
+        flag("whoishidefax", f),
+        flag("whoishide", f),
+    );
     let street_attrs = values(attrs, "street address");
     if let Some(fifth) = street_attrs.get(4) {
-        f.at(fifth, Rejection::new(Code::OutOfRange).detail("at most 4 street address lines"));
+        f.at(
+            fifth,
+            Rejection::new(Code::OutOfRange).detail("at most 4 street address lines"),
+        );
     }
-    let street: Vec<String> = street_attrs.iter().filter_map(|a| v::check_text(&a.value, 255).map_err(|r| f.at(a, r)).ok()).collect();
-    let remarks: Vec<String> = values(attrs, "remarks").iter().filter_map(|a| v::check_text(&a.value, 255).map_err(|r| f.at(a, r)).ok()).collect();
+    let street: Vec<String> = street_attrs
+        .iter()
+        .filter_map(|a| v::check_text(&a.value, 255).map_err(|r| f.at(a, r)).ok())
+        .collect();
+    let remarks: Vec<String> = values(attrs, "remarks")
+        .iter()
+        .filter_map(|a| v::check_text(&a.value, 255).map_err(|r| f.at(a, r)).ok())
+        .collect();
     let (kind, personname, organization) = (kind.ok()??, personname.ok()?, organization.ok()?);
     let needs_name = kind != PersonType::Jur;
     if needs_name && personname.is_none() {
-        f.errors.push(Rejection::new(Code::MandatoryMissing).key("personname").detail(format!("mandatory for {}", kind.as_str())));
+        f.errors.push(
+            Rejection::new(Code::MandatoryMissing)
+                .key("personname")
+                .detail(format!("mandatory for {}", kind.as_str())),
+        );
     }
     if kind == PersonType::Jur && organization.is_none() {
-        f.errors.push(Rejection::new(Code::MandatoryMissing).key("organization").detail("mandatory for JUR"));
+        f.errors.push(
+            Rejection::new(Code::MandatoryMissing)
+                .key("organization")
+                .detail("mandatory for JUR"),
+        );
     }
     if let (PersonType::Role, Some(a)) = (kind, one(attrs, "organization")) {
-        f.at(a, Rejection::new(Code::KeyNotAllowed).detail("not allowed for ROLE"));
+        f.at(
+            a,
+            Rejection::new(Code::KeyNotAllowed).detail("not allowed for ROLE"),
+        );
     }
     Some(PersonCreate {
         kind,

@@ -46,7 +46,11 @@ pub fn split_zone<'a>(name: &'a str, profile: &'a Profile) -> Option<(&'a str, &
     profile
         .zones
         .iter()
-        .filter_map(|z| name.strip_suffix(z.as_str())?.strip_suffix('.').map(|label| (label, z.as_str())))
+        .filter_map(|z| {
+            name.strip_suffix(z.as_str())?
+                .strip_suffix('.')
+                .map(|label| (label, z.as_str()))
+        })
         .filter(|(label, _)| !label.contains('.'))
         .max_by_key(|(_, z)| z.len())
 }
@@ -60,6 +64,9 @@ pub fn check_domain_name(value: &str, profile: &Profile) -> Result<Normalised, R
     let (name, changed) = lower(value);
     if name.len() > 253 {
         return Err(bad("name too long"));
+    }
+    if profile.zones.contains(&name) {
+        return Err(bad("is one of the registry's zones"));
     }
     let Some((label, _zone)) = split_zone(&name, profile) else {
         return Err(bad("not directly under one of the registry's zones"));
@@ -93,7 +100,10 @@ pub fn check_host_name(value: &str) -> Result<Normalised, Rejection> {
     for label in &labels {
         ldh_label(label, 63).map_err(bad)?;
     }
-    if labels.last().is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit())) {
+    if labels
+        .last()
+        .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
+    {
         return Err(bad("numeric top-level label"));
     }
     Ok((name, changed))
@@ -101,7 +111,10 @@ pub fn check_host_name(value: &str) -> Result<Normalised, Rejection> {
 
 /// True if a host lies under one of the profile's zones (needs an IP).
 pub fn host_in_zone(host: &str, profile: &Profile) -> bool {
-    profile.zones.iter().any(|z| host.strip_suffix(z.as_str()).is_some_and(|p| p.ends_with('.')))
+    profile.zones.iter().any(|z| {
+        host.strip_suffix(z.as_str())
+            .is_some_and(|p| p.ends_with('.'))
+    })
 }
 
 /// An IP address, returned in RFC 5952 form (5204).
@@ -111,7 +124,9 @@ pub fn check_ip(value: &str) -> Result<Normalised, Rejection> {
         .map_err(|_| Rejection::new(Code::InvalidIp).detail(format!("{value:.45}")))?;
     let bad_use = ip.is_unspecified() || ip.is_loopback() || ip.is_multicast();
     if bad_use {
-        return Err(Rejection::new(Code::InvalidIp).detail(format!("{value:.45}: not a unicast address")));
+        return Err(
+            Rejection::new(Code::InvalidIp).detail(format!("{value:.45}: not a unicast address"))
+        );
     }
     let s = ip.to_string();
     let changed = s != value;
@@ -122,13 +137,20 @@ pub fn check_ip(value: &str) -> Result<Normalised, Rejection> {
 pub fn check_handle(value: &str, suffix: &str) -> Result<String, Rejection> {
     let bad = || Rejection::new(Code::InvalidHandle).detail(format!("{value:.40}"));
     let upper = value.to_ascii_uppercase();
-    let head = upper.strip_suffix(suffix).and_then(|h| h.strip_suffix('-')).ok_or_else(bad)?;
+    let head = upper
+        .strip_suffix(suffix)
+        .and_then(|h| h.strip_suffix('-'))
+        .ok_or_else(bad)?;
     let letters = head.bytes().take_while(u8::is_ascii_uppercase).count();
     let digits = &head[letters..];
     let ok = (2..=4).contains(&letters)
         && (1..=10).contains(&digits.len())
         && digits.bytes().all(|b| b.is_ascii_digit());
-    if ok && upper == value { Ok(upper) } else { Err(bad()) }
+    if ok && upper == value {
+        Ok(upper)
+    } else {
+        Err(bad())
+    }
 }
 
 /// A phone or fax number: `+`, digits and single spaces, 6..17 digits (5209).
@@ -160,7 +182,9 @@ pub fn check_email(value: &str) -> Result<String, Rejection> {
     let atext = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+/=?^_`{|}~-".contains(&b);
     let local_ok = !local.is_empty()
         && local.len() <= 64
-        && local.split('.').all(|part| !part.is_empty() && part.bytes().all(atext));
+        && local
+            .split('.')
+            .all(|part| !part.is_empty() && part.bytes().all(atext));
     if !local_ok {
         return Err(bad());
     }
@@ -199,7 +223,9 @@ pub fn check_flag(value: &str) -> Result<bool, Rejection> {
 /// Free text of at most `max` characters (5212).
 pub fn check_text(value: &str, max: usize) -> Result<String, Rejection> {
     if value.len() > max {
-        return Err(Rejection::new(Code::OutOfRange).detail(format!("longer than {max} characters")));
+        return Err(
+            Rejection::new(Code::OutOfRange).detail(format!("longer than {max} characters"))
+        );
     }
     Ok(value.to_string())
 }
@@ -219,31 +245,80 @@ mod tests {
             ("a-b.or.at", "a-b.or.at", false),
         ];
         for (input, want, changed) in ok {
-            assert_eq!(check_domain_name(input, &p), Ok((want.to_string(), changed)), "{input}");
+            assert_eq!(
+                check_domain_name(input, &p),
+                Ok((want.to_string(), changed)),
+                "{input}"
+            );
         }
         for bad in [
-            "example.com", "sub.example.at", "-x.at", "x-.at", "ab--cd.at", "xn--zz.at", "ex_ample.at",
-            "co.at", "at", "m\u{fc}nchen.at", "example..at", &format!("{}.at", "a".repeat(64)),
+            "example.com",
+            "sub.example.at",
+            "-x.at",
+            "x-.at",
+            "ab--cd.at",
+            "xn--zz.at",
+            "ex_ample.at",
+            "co.at",
+            "at",
+            "m\u{fc}nchen.at",
+            "example..at",
+            &format!("{}.at", "a".repeat(64)),
         ] {
-            assert_eq!(check_domain_name(bad, &p).map_err(|r| r.code), Err(Code::InvalidDomain), "{bad}");
+            assert_eq!(
+                check_domain_name(bad, &p).map_err(|r| r.code),
+                Err(Code::InvalidDomain),
+                "{bad}"
+            );
         }
-        let strict = Profile { min_label_length: 2, ..Profile::default() };
+        let strict = Profile {
+            min_label_length: 2,
+            ..Profile::default()
+        };
         assert!(check_domain_name("a.at", &strict).is_err());
     }
 
     #[test]
     fn hosts_ips_handles() {
-        assert_eq!(check_host_name("NS1.Example.COM."), Ok(("ns1.example.com".into(), true)));
-        for bad in ["localhost", "ns1..example.com", "ns_1.example.com", "1.2.3.4"] {
+        assert_eq!(
+            check_host_name("NS1.Example.COM."),
+            Ok(("ns1.example.com".into(), true))
+        );
+        for bad in [
+            "localhost",
+            "ns1..example.com",
+            "ns_1.example.com",
+            "1.2.3.4",
+        ] {
             assert!(check_host_name(bad).is_err(), "{bad}");
         }
-        assert_eq!(check_ip("2001:DB8:0:0:0:0:0:1"), Ok(("2001:db8::1".into(), true)));
+        assert_eq!(
+            check_ip("2001:DB8:0:0:0:0:0:1"),
+            Ok(("2001:db8::1".into(), true))
+        );
         assert_eq!(check_ip("192.0.2.1"), Ok(("192.0.2.1".into(), false)));
-        for bad in ["192.0.2", "300.1.1.1", "127.0.0.1", "::", "fe80::1%eth0", "x"] {
+        for bad in [
+            "192.0.2",
+            "300.1.1.1",
+            "127.0.0.1",
+            "::",
+            "fe80::1%eth0",
+            "x",
+        ] {
             assert!(check_ip(bad).is_err(), "{bad}");
         }
-        assert_eq!(check_handle("AB123-NICAT", "NICAT"), Ok("AB123-NICAT".into()));
-        for bad in ["A1-NICAT", "ABCDE1-NICAT", "AB-NICAT", "AB12345678901-NICAT", "ab12-nicat", "AB12-DENIC"] {
+        assert_eq!(
+            check_handle("AB123-NICAT", "NICAT"),
+            Ok("AB123-NICAT".into())
+        );
+        for bad in [
+            "A1-NICAT",
+            "ABCDE1-NICAT",
+            "AB-NICAT",
+            "AB12345678901-NICAT",
+            "ab12-nicat",
+            "AB12-DENIC",
+        ] {
             assert!(check_handle(bad, "NICAT").is_err(), "{bad}");
         }
         let p = Profile::default();
@@ -254,13 +329,33 @@ mod tests {
 
     #[test]
     fn phones_emails_countries_flags() {
-        assert_eq!(check_phone("+43 1 5056416"), Ok(("+4315056416".into(), true)));
-        assert_eq!(check_phone("+4315056416"), Ok(("+4315056416".into(), false)));
-        for bad in ["4315056416", "+43  1", "+43-1-505", "+12345", "+123456789012345678", "+ 431505"] {
+        assert_eq!(
+            check_phone("+43 1 5056416"),
+            Ok(("+4315056416".into(), true))
+        );
+        assert_eq!(
+            check_phone("+4315056416"),
+            Ok(("+4315056416".into(), false))
+        );
+        for bad in [
+            "4315056416",
+            "+43  1",
+            "+43-1-505",
+            "+12345",
+            "+123456789012345678",
+            "+ 431505",
+        ] {
             assert!(check_phone(bad).is_err(), "{bad}");
         }
         assert!(check_email("jane.doe+at@example.co.at").is_ok());
-        for bad in ["jane", "@example.at", "jane@", "jane@localhost", "ja..ne@example.at", "j ane@example.at"] {
+        for bad in [
+            "jane",
+            "@example.at",
+            "jane@",
+            "jane@localhost",
+            "ja..ne@example.at",
+            "j ane@example.at",
+        ] {
             assert!(check_email(bad).is_err(), "{bad}");
         }
         assert!(check_country("AT").is_ok());

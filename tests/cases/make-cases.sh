@@ -329,6 +329,11 @@ nserver:        ns1.example.net
 source:         AT-DOM
 T
 
+# Bug fix: a zone of the registry itself (co.at) was accepted as a name under at.
+case_dir zone-is-not-a-domain
+nat ALP-0420 "Anna Muster" anna@example.at | step 01-perscreate alice
+domain_create ALP-0421 co.at AM1001-NICAT AM1001-NICAT | step 02-create-co-at alice
+
 # --- policy (6xxx) ---------------------------------------------------------
 case_dir domain-exists-6101
 nat ALP-0500 "Anna Muster" anna@example.at | step 01-perscreate alice

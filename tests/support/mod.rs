@@ -1,14 +1,15 @@
 //! Shared helpers for the integration tests: paths, the test registry, and
 //! verification of the registry's signed replies with sequoia.
 #![allow(dead_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use openpgp::parse::Parse;
+use openpgp::parse::stream::{MessageLayer, MessageStructure, VerificationHelper, VerifierBuilder};
+use openpgp::policy::StandardPolicy;
 use regmail::app::{DEMO_NOW, setup};
 use regmail::config::Config;
 use regmail::pipeline::Registry;
 use sequoia_openpgp as openpgp;
-use openpgp::parse::Parse;
-use openpgp::parse::stream::{MessageLayer, MessageStructure, VerificationHelper, VerifierBuilder};
-use openpgp::policy::StandardPolicy;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -17,7 +18,9 @@ pub fn root() -> PathBuf {
 }
 
 pub fn now() -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::parse_from_rfc3339(DEMO_NOW).unwrap().with_timezone(&chrono::Utc)
+    chrono::DateTime::parse_from_rfc3339(DEMO_NOW)
+        .unwrap()
+        .with_timezone(&chrono::Utc)
 }
 
 /// A registry in `dir` with the test registrars and trent's registry key.
@@ -34,10 +37,10 @@ impl VerificationHelper for Helper {
     }
     fn check(&mut self, structure: MessageStructure<'_>) -> openpgp::Result<()> {
         for layer in structure {
-            if let MessageLayer::SignatureGroup { results } = layer {
-                if results.iter().any(|r| r.is_ok()) {
-                    return Ok(());
-                }
+            if let MessageLayer::SignatureGroup { results } = layer
+                && results.iter().any(|r| r.is_ok())
+            {
+                return Ok(());
             }
         }
         Err(anyhow::anyhow!("no good signature"))
@@ -45,7 +48,11 @@ impl VerificationHelper for Helper {
 }
 
 /// Verifies a cleartext-signed mail body with `cert`; returns the signed text.
-pub fn verify_body(body: &str, cert: &openpgp::Cert, at: chrono::DateTime<chrono::Utc>) -> Result<String, String> {
+pub fn verify_body(
+    body: &str,
+    cert: &openpgp::Cert,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<String, String> {
     let p = StandardPolicy::new();
     let mut v = VerifierBuilder::from_bytes(body.as_bytes())
         .and_then(|b| b.with_policy(&p, Some(at.into()), Helper(cert.clone())))
@@ -68,10 +75,18 @@ pub fn split_mail(mail: &[u8]) -> (String, String) {
 pub fn verified_reply(mail: &[u8], cert: &openpgp::Cert) -> Result<String, String> {
     let (head, body) = split_mail(mail);
     verify_body(&body, cert, now())?;
-    let start = body.find("-----BEGIN PGP SIGNATURE-----").ok_or("no signature block")?;
-    let end = body.find("-----END PGP SIGNATURE-----").ok_or("no signature end")?;
+    let start = body
+        .find("-----BEGIN PGP SIGNATURE-----")
+        .ok_or("no signature block")?;
+    let end = body
+        .find("-----END PGP SIGNATURE-----")
+        .ok_or("no signature end")?;
     let end = end + "-----END PGP SIGNATURE-----".len();
-    Ok(format!("{head}\n\n{}[signature verified]{}", &body[..start], &body[end..]))
+    Ok(format!(
+        "{head}\n\n{}[signature verified]{}",
+        &body[..start],
+        &body[end..]
+    ))
 }
 
 pub fn trent() -> openpgp::Cert {
