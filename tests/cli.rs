@@ -1,0 +1,342 @@
+//! The built binary driven as an MTA and an operator would: stdin, exit codes
+//! (cli.md section 3), the outbox, and the reply's signature checked against
+//! `regmail key export`, with sequoia and with GnuPG.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use sequoia_openpgp::parse::Parse;
+use snapbox::cmd::Command;
+use std::path::{Path, PathBuf};
+
+const NOW: &str = "2026-11-22T08:15:00Z";
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_regmail"))
+}
+
+fn regmail(data: &Path) -> Command {
+    Command::new(bin())
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--now")
+        .arg(NOW)
+}
+
+/// An initialised data dir with the registrars alice (1001) and bob (1002).
+fn data_dir() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    regmail(d).arg("init").assert().success();
+    for (id, name, email, key) in [
+        (1001, "Alpine", "hostmaster@alpine-domains.test", "alice"),
+        (1002, "Blue", "robot@blue-registrar.test", "bob"),
+    ] {
+        let key = support::root().join(format!("keys/{key}.pub.asc"));
+        regmail(d)
+            .args([
+                "registrar",
+                "add",
+                "--id",
+                &id.to_string(),
+                "--name",
+                name,
+                "--email",
+                email,
+                "--key",
+            ])
+            .arg(key)
+            .assert()
+            .success();
+    }
+    tmp
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(support::root().join("fixtures").join(name)).unwrap()
+}
+
+fn outbox_files(d: &Path) -> Vec<PathBuf> {
+    let mut f: Vec<PathBuf> = std::fs::read_dir(d.join("outbox"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    f.sort();
+    f
+}
+
+#[test]
+fn process_as_an_mta_pipe_and_verify_the_reply() {
+    let tmp = data_dir();
+    let d = tmp.path();
+    regmail(d)
+        .arg("process")
+        .stdin(fixture("01-perscreate-holder.eml"))
+        .assert()
+        .code(0);
+    let files = outbox_files(d);
+    assert_eq!(files.len(), 1, "one reply in the outbox");
+    let reply = std::fs::read(&files[0]).unwrap();
+
+    let exported = regmail(d)
+        .args(["key", "export"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let cert = sequoia_openpgp::Cert::from_bytes(&exported).unwrap();
+    let (head, body) = support::split_mail(&reply);
+    assert!(
+        head.contains("To: hostmaster@alpine-domains.test"),
+        "{head}"
+    );
+    assert!(head.contains("Auto-Submitted: auto-replied"));
+    let signed = support::verify_body(&body, &cert, support::now()).unwrap();
+    assert!(signed.contains("result:       success"), "{signed}");
+    assert!(signed.contains("handle:       AM1001-NICAT"));
+
+    // GnuPG verifies the same reply against the exported key.
+    let home = tempfile::tempdir().unwrap();
+    let key_file = home.path().join("registry.asc");
+    let body_file = home.path().join("reply.txt");
+    std::fs::write(&key_file, &exported).unwrap();
+    std::fs::write(&body_file, &body).unwrap();
+    let gpg = |args: &[&str]| {
+        std::process::Command::new("gpg")
+            .env("GNUPGHOME", home.path())
+            .args([
+                "--batch",
+                "--no-autostart",
+                "--faked-system-time",
+                "20261122T081600!",
+            ])
+            .args(args)
+            .output()
+            .expect("gpg is installed on every machine of this project")
+    };
+    assert!(
+        gpg(&["--import", key_file.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let verify = gpg(&["--verify", body_file.to_str().unwrap()]);
+    assert!(
+        verify.status.success(),
+        "gpg --verify: {}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    assert!(String::from_utf8_lossy(&verify.stderr).contains("Good signature"));
+}
+
+#[test]
+fn exit_codes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("not-initialised");
+    // Not initialised: not the sender's fault, the MTA keeps the mail.
+    regmail(&missing)
+        .arg("process")
+        .stdin(fixture("01-perscreate-holder.eml"))
+        .assert()
+        .code(75);
+    // Wrong command-line use.
+    Command::new(bin()).arg("frobnicate").assert().code(64);
+    Command::new(bin())
+        .args(["--now", "yesterday", "process"])
+        .assert()
+        .code(64);
+    // Refused, dropped and garbage mail are all handled: 0.
+    let tmp = data_dir();
+    for name in ["10-tampered-signature.eml", "12-unknown-signer-dropped.eml"] {
+        regmail(tmp.path())
+            .arg("process")
+            .stdin(fixture(name))
+            .assert()
+            .code(0);
+    }
+    regmail(tmp.path())
+        .arg("process")
+        .stdin(b"\x00\xff garbage".to_vec())
+        .assert()
+        .code(0);
+}
+
+#[test]
+fn replay_reads_directories_mbox_and_maildir() {
+    let tmp = data_dir();
+    let d = tmp.path();
+    let src = tempfile::tempdir().unwrap();
+    // An mbox of two mails and a maildir of one.
+    let mut mbox = Vec::new();
+    for name in ["01-perscreate-holder.eml", "02-perscreate-tech.eml"] {
+        mbox.extend_from_slice(b"From hostmaster@alpine-domains.test Sun Nov 22 08:00:00 2026\n");
+        mbox.extend_from_slice(
+            &String::from_utf8(fixture(name))
+                .unwrap()
+                .replace("\r\n", "\n")
+                .into_bytes(),
+        );
+        mbox.push(b'\n');
+    }
+    std::fs::write(src.path().join("in.mbox"), mbox).unwrap();
+    let maildir = src.path().join("Maildir");
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(maildir.join(sub)).unwrap();
+    }
+    std::fs::write(
+        maildir.join("new/1763798400.1.host"),
+        fixture("03-create-domain.eml"),
+    )
+    .unwrap();
+    let out = regmail(d)
+        .arg("replay")
+        .arg(src.path().join("in.mbox"))
+        .arg(&maildir)
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(stdout.contains("summary: 3 mails: success 3"), "{stdout}");
+    // A directory, in name order. The three mails above come again (replayed,
+    // stored reply resent) and so does fixture 07; carol (1003) is not a
+    // registrar here and mallory never is: dropped.
+    let out = regmail(d)
+        .arg("replay")
+        .arg(support::root().join("fixtures"))
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(
+        stdout.contains("summary: 12 mails: dropped 2, failed 4, replayed 4, success 2"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn check_changes_nothing() {
+    let tmp = data_dir();
+    let d = tmp.path();
+    let mail = support::root().join("fixtures/01-perscreate-holder.eml");
+    let out = regmail(d).arg("check").arg(&mail).assert().code(0);
+    assert!(String::from_utf8_lossy(&out.get_output().stdout).contains("result:       success"));
+    // Plain template text, unsigned: checked for the registrar in its header.
+    let plain = support::root().join("tests/cases/domain-values/01-every-value-wrong.txt");
+    let out = regmail(d).arg("check").arg(&plain).assert().code(1);
+    assert!(
+        String::from_utf8_lossy(&out.get_output().stdout).contains("error:        5202 line 3")
+    );
+    // Nothing was written: the same mail still succeeds for real, once.
+    regmail(d)
+        .arg("process")
+        .stdin(fixture("01-perscreate-holder.eml"))
+        .assert()
+        .code(0);
+    assert_eq!(outbox_files(d).len(), 1);
+    regmail(d)
+        .args(["query", "handle", "AM1001-NICAT"])
+        .assert()
+        .success();
+}
+
+/// 12 `process` runs at once on one data dir: each exits 0 or 75 (then the MTA
+/// retries); in the end every mail is applied exactly once.
+#[test]
+fn twelve_parallel_process_runs() {
+    let tmp = data_dir();
+    let d = tmp.path().to_path_buf();
+    let mails: Vec<Vec<u8>> = (0..12).map(|i| signed_perscreate(i % 9)).collect();
+    let mut pending: Vec<usize> = (0..mails.len()).collect();
+    for _round in 0..5 {
+        let children: Vec<(usize, std::process::Child)> = pending
+            .iter()
+            .map(|&i| {
+                let mut c = std::process::Command::new(bin())
+                    .arg("--data-dir")
+                    .arg(&d)
+                    .args(["--now", NOW, "process"])
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap();
+                use std::io::Write;
+                c.stdin.take().unwrap().write_all(&mails[i]).unwrap();
+                (i, c)
+            })
+            .collect();
+        let mut again = Vec::new();
+        for (i, mut c) in children {
+            match c.wait().unwrap().code() {
+                Some(0) => {}
+                Some(75) => again.push(i),
+                other => panic!("process exited {other:?}"),
+            }
+        }
+        pending = again;
+        if pending.is_empty() {
+            break;
+        }
+    }
+    assert!(pending.is_empty(), "mails still deferred after 5 rounds");
+    let store =
+        regmail::store::Store::open(&d.join("regmail.sqlite"), std::time::Duration::from_secs(5))
+            .unwrap();
+    let dump = store.dump().unwrap();
+    let section = |name: &str| -> Vec<String> {
+        dump.split(&format!("[{name}]"))
+            .nth(1)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .take_while(|l| !l.starts_with('['))
+            .map(str::to_string)
+            .collect()
+    };
+    // 9 distinct templates (3 sent twice): 9 persons, 9 transactions, 3 replays, 12 replies.
+    assert_eq!(section("persons").len(), 9, "{dump}");
+    let journal = section("journal");
+    assert_eq!(
+        journal
+            .iter()
+            .filter(|l| l.contains("| transaction |"))
+            .count(),
+        9
+    );
+    assert_eq!(
+        journal
+            .iter()
+            .filter(|l| l.contains("| replayed |"))
+            .count(),
+        3
+    );
+    assert_eq!(section("outbox").len(), 12);
+}
+
+/// A perscreate template for person `n`, signed by alice at 08:00.
+fn signed_perscreate(n: usize) -> Vec<u8> {
+    let text = std::fs::read_to_string(
+        support::root().join("tests/cases/perscreate-nat/01-perscreate.txt"),
+    )
+    .unwrap()
+    .replace("ALP-0001", &format!("PAR-{n:04}"))
+    .replace("Anna Muster", &format!("Anna Muster{n}"));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.txt");
+    std::fs::write(&file, text).unwrap();
+    let out = Command::new(bin())
+        .args([
+            "--now",
+            "2026-11-22T08:00:00Z",
+            "submit",
+            "--registrar",
+            "1001",
+            "--from",
+            "hostmaster@alpine-domains.test",
+            "--key",
+        ])
+        .arg(support::root().join("keys/alice.sec.asc"))
+        .arg(&file)
+        .assert()
+        .success();
+    out.get_output().stdout.clone()
+}
