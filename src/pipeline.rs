@@ -11,13 +11,13 @@
 
 use crate::auth::{self, AuthError, SigningKey, VerifiedBody, Window};
 use crate::clock::Clock;
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, Profile};
 use crate::intake::{self, Inspected};
 use crate::policy;
 use crate::rejection::{Code, Rejection, Severity, any_error};
 use crate::reply::{self, ComposeError, Outcome, ReplyData};
 use crate::store::{JournalEntry, JournalKind, Registrar, Store, StoreError, Tx};
-use crate::template::{self, HeaderFields, Language};
+use crate::template::{self, HeaderFields, Language, Parsed};
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -266,11 +266,7 @@ fn template_verdict(
                 .key("registrar-id")
                 .detail(format!("signed by registrar {signer_id}")),
         );
-        return Ok(Ok(Verdict {
-            kind: JournalKind::Answered,
-            data,
-            text_sha256: Some(sha),
-        }));
+        return Ok(Ok(answered(data, sha)));
     }
     let binds = fields.client_trid.is_some() && fields.registrar_id.is_some() && !fields.dry_run;
     let prior = match (binds, &fields.client_trid) {
@@ -286,31 +282,56 @@ fn template_verdict(
                 .key("client-trid")
                 .detail(format!("used by {}", prior.server_trid)),
         );
-        return Ok(Ok(Verdict {
-            kind: JournalKind::Answered,
-            data,
-            text_sha256: Some(sha),
-        }));
+        return Ok(Ok(answered(data, sha)));
     }
     let kind = if binds {
         JournalKind::Transaction
     } else {
         JournalKind::Answered
     };
+    let verified = VerifiedTemplate {
+        body,
+        profile,
+        dry_run: fields.dry_run,
+    };
+    apply_parsed(tx, ctx, &verified, parsed, &mut data)?;
+    Ok(Ok(Verdict {
+        kind,
+        data,
+        text_sha256: Some(sha),
+    }))
+}
+
+/// An answer (no transaction bound) to the template with this digest.
+fn answered(data: ReplyData, sha: String) -> Verdict {
+    Verdict {
+        kind: JournalKind::Answered,
+        data,
+        text_sha256: Some(sha),
+    }
+}
+
+/// The verified template being applied, with what `policy` needs of it.
+struct VerifiedTemplate<'a> {
+    body: &'a VerifiedBody,
+    profile: &'a Profile,
+    dry_run: bool,
+}
+
+/// Records the parse result and, for a valid spec, what `policy` decided.
+fn apply_parsed(
+    tx: &mut Tx<'_>,
+    ctx: &Ctx<'_>,
+    t: &VerifiedTemplate<'_>,
+    parsed: Parsed,
+    data: &mut ReplyData,
+) -> Result<(), PipelineError> {
     match parsed {
         Err(errors) => data.findings.extend(errors),
         Ok((spec, warnings)) => {
             data.findings.extend(warnings);
             data.object = Some(spec.object().to_string());
-            match policy::apply(
-                tx,
-                body,
-                &spec,
-                ctx.config,
-                profile,
-                ctx.now,
-                fields.dry_run,
-            )? {
+            match policy::apply(tx, t.body, &spec, ctx.config, t.profile, ctx.now, t.dry_run)? {
                 Err(errors) => data.findings.extend(errors),
                 Ok(decision) => {
                     data.outcome = decision.outcome;
@@ -323,11 +344,7 @@ fn template_verdict(
             }
         }
     }
-    Ok(Ok(Verdict {
-        kind,
-        data,
-        text_sha256: Some(sha),
-    }))
+    Ok(())
 }
 
 fn fill_from_header(data: &mut ReplyData, fields: &HeaderFields) {

@@ -340,3 +340,102 @@ fn signed_perscreate(n: usize) -> Vec<u8> {
         .success();
     out.get_output().stdout.clone()
 }
+
+/// A database that stays locked past the busy timeout: exit 75, nothing written.
+#[test]
+fn busy_database_exits_75_and_writes_nothing() {
+    let tmp = data_dir();
+    let d = tmp.path();
+    std::fs::write(
+        d.join("regmail.toml"),
+        "[database]\nbusy_timeout_ms = 300\n",
+    )
+    .unwrap();
+    let mut store =
+        regmail::store::Store::open(&d.join("regmail.sqlite"), std::time::Duration::from_secs(5))
+            .unwrap();
+    let before = store.dump().unwrap();
+    store
+        .write(|_tx| -> Result<(), regmail::store::StoreError> {
+            // The lock is held while another process tries to handle a mail.
+            regmail(d)
+                .arg("process")
+                .stdin(fixture("01-perscreate-holder.eml"))
+                .assert()
+                .code(75);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(store.dump().unwrap(), before, "nothing was written");
+    // Once the lock is gone the retried mail goes through.
+    regmail(d)
+        .arg("process")
+        .stdin(fixture("01-perscreate-holder.eml"))
+        .assert()
+        .code(0);
+}
+
+/// The `sendmail` transport: the reply is piped to the command; a failing
+/// command leaves it queued, and `outbox flush` retries it.
+#[test]
+fn sendmail_transport_delivers_or_keeps_the_mail() {
+    let tmp = data_dir();
+    let d = tmp.path();
+    let script = d.join("fake-sendmail");
+    let spool = d.join("spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    let write_script = |ok: bool| {
+        let body = if ok {
+            format!(
+                "#!/bin/sh\necho \"$@\" > {0}/args\ncat > {0}/mail.eml\n",
+                spool.display()
+            )
+        } else {
+            "#!/bin/sh\ncat > /dev/null\nexit 1\n".to_string()
+        };
+        std::fs::write(&script, body).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    std::fs::write(
+        d.join("regmail.toml"),
+        format!(
+            "[delivery]\ntransport = \"sendmail\"\nsendmail_command = \"{}\"\n",
+            script.display()
+        ),
+    )
+    .unwrap();
+    write_script(false);
+    regmail(d)
+        .arg("process")
+        .stdin(fixture("01-perscreate-holder.eml"))
+        .assert()
+        .code(0);
+    let listing = regmail(d)
+        .args(["outbox", "list"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert!(
+        String::from_utf8_lossy(&listing).contains("attempts 1  queued"),
+        "{}",
+        String::from_utf8_lossy(&listing)
+    );
+    write_script(true);
+    // The back-off is 5 minutes after the first failure.
+    Command::new(bin())
+        .arg("--data-dir")
+        .arg(d)
+        .args(["--now", "2026-11-22T08:21:00Z", "outbox", "flush"])
+        .assert()
+        .success();
+    let sent = std::fs::read_to_string(spool.join("mail.eml")).unwrap();
+    assert!(
+        sent.contains("Subject: REGISTRY: success perscreate AM1001-NICAT [ALP-0010]"),
+        "{sent}"
+    );
+    let args = std::fs::read_to_string(spool.join("args")).unwrap();
+    assert!(args.contains("hostmaster@alpine-domains.test"), "{args}");
+}

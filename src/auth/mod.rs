@@ -21,6 +21,8 @@ use crate::store::{Store, StoreError};
 use chrono::{DateTime, Duration, Utc};
 use openpgp::KeyHandle;
 use openpgp::cert::Cert;
+use openpgp::cert::amalgamation::key::ValidErasedKeyAmalgamation;
+use openpgp::packet::key;
 use openpgp::parse::Parse;
 use openpgp::parse::stream::{
     MessageLayer, MessageStructure, VerificationError, VerificationHelper, VerifierBuilder,
@@ -125,103 +127,123 @@ pub fn verify(
     now: DateTime<Utc>,
     window: Window,
 ) -> Result<Result<VerifiedBody, Refusal>, AuthError> {
-    let refuse = |code: Code, why: &str| {
-        Ok(Err(Refusal {
-            rejection: Rejection::new(code).detail(why),
-            signer: None,
-        }))
+    let (text, read, helper) = match run_verifier(block, store, now.into()) {
+        Ok(run) => run,
+        Err(e) => return Ok(Err(unattributed(Code::BadSignature, &short(&e)))),
     };
-    let p = policy();
-    let now_st: SystemTime = now.into();
-    let helper = Helper {
-        store,
-        certs: Vec::new(),
-        fault: None,
-        outcome: None,
-        now: now_st,
-    };
-    let built = VerifierBuilder::from_bytes(block.as_bytes())
-        .and_then(|b| b.with_policy(&p, Some(now_st), helper));
-    let mut verifier = match built {
-        Ok(v) => v,
-        Err(e) => return refuse(Code::BadSignature, &short(&e)),
-    };
-    let mut text = Vec::new();
-    let read = verifier.read_to_end(&mut text);
-    let helper = verifier.into_helper();
     if let Some(fault) = helper.fault {
         return Err(AuthError::Store(fault));
     }
-    let owner = |fpr: &str| {
-        helper
-            .certs
-            .iter()
-            .find(|(c, _)| c.fingerprint().to_hex() == fpr)
-            .map(|(_, r)| *r)
-    };
-    match helper.outcome {
+    let certs = helper.certs;
+    Ok(match helper.outcome {
         Some(Verdict::Good {
             fingerprint,
             signed_at,
             still_valid,
-        }) => {
-            let Some(registrar_id) = owner(&fingerprint) else {
-                return refuse(Code::KeyNotRegistered, "unknown key");
-            };
-            let signer = Signer {
-                registrar_id,
-                fingerprint,
-                signed_at: to_utc(signed_at),
-            };
-            let signed = to_utc(signed_at);
-            let refusal = |code: Code, why: String| Refusal {
-                rejection: Rejection::new(code).detail(why),
-                signer: Some(signer.clone()),
-            };
-            if signed < now - window.max_age || signed > now + window.max_future {
-                return Ok(Err(refusal(
-                    Code::SignatureTime,
-                    format!("signed {}", signed.format("%Y-%m-%dT%H:%M:%SZ")),
-                )));
+        }) => match owner(&certs, &fingerprint) {
+            None => Err(unattributed(Code::KeyNotRegistered, "unknown key")),
+            Some(registrar_id) => {
+                let signer = Signer {
+                    registrar_id,
+                    fingerprint,
+                    signed_at: to_utc(signed_at),
+                };
+                accept(signer, still_valid, now, window, read.is_ok(), text)
             }
-            if !still_valid {
-                return Ok(Err(refusal(
-                    Code::KeyExpiredRevoked,
-                    "key not valid now".into(),
-                )));
-            }
-            if read.is_err() {
-                return refuse(Code::BadSignature, "unreadable signed text");
-            }
-            match String::from_utf8(text) {
-                Ok(text) => Ok(Ok(VerifiedBody { text, signer })),
-                Err(_) => refuse(Code::NonAscii, "signed text is not ASCII"),
-            }
-        }
+        },
         Some(Verdict::Bad {
             code,
             why,
             attributable,
-        }) => {
-            let signer = attributable.and_then(|(fpr, at)| {
-                owner(&fpr).map(|registrar_id| Signer {
-                    registrar_id,
-                    fingerprint: fpr,
-                    signed_at: to_utc(at),
-                })
-            });
-            Ok(Err(Refusal {
-                rejection: Rejection::new(code).detail(why),
-                signer,
-            }))
-        }
-        None => refuse(
+        }) => Err(Refusal {
+            rejection: Rejection::new(code).detail(why),
+            signer: attributable.and_then(|(fpr, at)| signer_of(&certs, fpr, at)),
+        }),
+        None => Err(unattributed(
             Code::BadSignature,
             &read
                 .err()
                 .map(|e| e.to_string())
                 .unwrap_or_else(|| "no signature".into()),
-        ),
+        )),
+    })
+}
+
+/// What the verifier produced: the signed text, how reading it went, the helper.
+type Run<'a> = (Vec<u8>, std::io::Result<usize>, Helper<'a>);
+
+/// Runs sequoia's verifier over the block; `Err` if it could not be set up.
+fn run_verifier<'a>(block: &str, store: &'a Store, now: SystemTime) -> openpgp::Result<Run<'a>> {
+    let p = policy();
+    let helper = Helper {
+        store,
+        certs: Vec::new(),
+        fault: None,
+        outcome: None,
+        now,
+    };
+    let mut verifier = VerifierBuilder::from_bytes(block.as_bytes())
+        .and_then(|b| b.with_policy(&p, Some(now), helper))?;
+    let mut text = Vec::new();
+    let read = verifier.read_to_end(&mut text);
+    Ok((text, read, verifier.into_helper()))
+}
+
+/// The registrar owning the certificate with this fingerprint, if fetched.
+fn owner(certs: &[(Cert, u32)], fpr: &str) -> Option<u32> {
+    certs
+        .iter()
+        .find(|(c, _)| c.fingerprint().to_hex() == fpr)
+        .map(|(_, r)| *r)
+}
+
+/// The signer of an attributable signature, if its certificate is registered.
+fn signer_of(certs: &[(Cert, u32)], fingerprint: String, at: SystemTime) -> Option<Signer> {
+    owner(certs, &fingerprint).map(|registrar_id| Signer {
+        registrar_id,
+        fingerprint,
+        signed_at: to_utc(at),
+    })
+}
+
+/// A refusal that names no signer.
+fn unattributed(code: Code, why: &str) -> Refusal {
+    Refusal {
+        rejection: Rejection::new(code).detail(why),
+        signer: None,
+    }
+}
+
+/// A good signature by a registered key: checks its time, the key's validity
+/// now, and the signed text, in that order.
+fn accept(
+    signer: Signer,
+    still_valid: bool,
+    now: DateTime<Utc>,
+    window: Window,
+    read_ok: bool,
+    text: Vec<u8>,
+) -> Result<VerifiedBody, Refusal> {
+    let signed = signer.signed_at;
+    let refusal = |code: Code, why: String| Refusal {
+        rejection: Rejection::new(code).detail(why),
+        signer: Some(signer.clone()),
+    };
+    if signed < now - window.max_age || signed > now + window.max_future {
+        return Err(refusal(
+            Code::SignatureTime,
+            format!("signed {}", signed.format("%Y-%m-%dT%H:%M:%SZ")),
+        ));
+    }
+    if !still_valid {
+        return Err(refusal(Code::KeyExpiredRevoked, "key not valid now".into()));
+    }
+    if !read_ok {
+        return Err(unattributed(Code::BadSignature, "unreadable signed text"));
+    }
+    match String::from_utf8(text) {
+        Ok(text) => Ok(VerifiedBody { text, signer }),
+        Err(_) => Err(unattributed(Code::NonAscii, "signed text is not ASCII")),
     }
 }
 
@@ -273,35 +295,10 @@ fn judge(
     result: Result<openpgp::parse::stream::GoodChecksum<'_>, VerificationError<'_>>,
     now: SystemTime,
 ) -> Verdict {
-    let p = policy();
-    let bad = |code: Code, why: String| Verdict::Bad {
-        code,
-        why,
-        attributable: None,
-    };
     match result {
-        Ok(good) => {
-            let signed_at = good.sig.signature_creation_time().unwrap_or(now);
-            let cert = good.ka.cert();
-            let still_valid = cert.with_policy(&p, now).is_ok_and(|vc| {
-                vc.alive().is_ok()
-                    && !matches!(
-                        vc.revocation_status(),
-                        openpgp::types::RevocationStatus::Revoked(_)
-                    )
-                    && good
-                        .sig
-                        .signature_alive(now, std::time::Duration::ZERO)
-                        .is_ok()
-            });
-            Verdict::Good {
-                fingerprint: cert.fingerprint().to_hex(),
-                signed_at,
-                still_valid,
-            }
-        }
+        Ok(good) => good_verdict(&good, now),
         Err(VerificationError::MissingKey { .. }) => {
-            bad(Code::KeyNotRegistered, "signing key not registered".into())
+            unattributable(Code::KeyNotRegistered, "signing key not registered".into())
         }
         Err(VerificationError::UnboundKey { cert, sig, .. }) => Verdict::Bad {
             code: Code::KeyExpiredRevoked,
@@ -323,32 +320,73 @@ fn judge(
                 )
             }),
         },
-        Err(VerificationError::BadSignature { sig, ka, .. }) => {
-            let signed_at = sig.signature_creation_time().unwrap_or(now);
-            if sig.verify_document(ka.key()).is_ok() {
-                // The mathematics holds: the signature is not alive at `now`.
-                let future = signed_at > now;
-                Verdict::Bad {
-                    code: if future {
-                        Code::SignatureTime
-                    } else {
-                        Code::KeyExpiredRevoked
-                    },
-                    why: if future {
-                        "signed in the future".into()
-                    } else {
-                        "signature expired".into()
-                    },
-                    attributable: Some((ka.cert().fingerprint().to_hex(), signed_at)),
-                }
+        Err(VerificationError::BadSignature { sig, ka, .. }) => bad_signature(sig, &ka, now),
+        Err(e) => unattributable(Code::BadSignature, e.to_string().chars().take(50).collect()),
+    }
+}
+
+/// A bad verdict no registrar can be named for.
+fn unattributable(code: Code, why: String) -> Verdict {
+    Verdict::Bad {
+        code,
+        why,
+        attributable: None,
+    }
+}
+
+/// A signature whose mathematics verified: good, noting whether the key is
+/// still valid (alive, not revoked) and the signature still alive at `now`.
+fn good_verdict(good: &openpgp::parse::stream::GoodChecksum<'_>, now: SystemTime) -> Verdict {
+    let p = policy();
+    let signed_at = good.sig.signature_creation_time().unwrap_or(now);
+    let cert = good.ka.cert();
+    let still_valid = cert.with_policy(&p, now).is_ok_and(|vc| {
+        vc.alive().is_ok()
+            && !matches!(
+                vc.revocation_status(),
+                openpgp::types::RevocationStatus::Revoked(_)
+            )
+            && good
+                .sig
+                .signature_alive(now, std::time::Duration::ZERO)
+                .is_ok()
+    });
+    Verdict::Good {
+        fingerprint: cert.fingerprint().to_hex(),
+        signed_at,
+        still_valid,
+    }
+}
+
+/// A signature not alive at `now`: attributable (signed in the future, or
+/// expired) if its mathematics holds, else a mismatch with the text.
+fn bad_signature(
+    sig: &openpgp::packet::Signature,
+    ka: &ValidErasedKeyAmalgamation<'_, key::PublicParts>,
+    now: SystemTime,
+) -> Verdict {
+    let signed_at = sig.signature_creation_time().unwrap_or(now);
+    if sig.verify_document(ka.key()).is_ok() {
+        // The mathematics holds: the signature is not alive at `now`.
+        let future = signed_at > now;
+        Verdict::Bad {
+            code: if future {
+                Code::SignatureTime
             } else {
-                bad(
-                    Code::BadSignature,
-                    "signature does not match the text".into(),
-                )
-            }
+                Code::KeyExpiredRevoked
+            },
+            why: if future {
+                "signed in the future".into()
+            } else {
+                "signature expired".into()
+            },
+            attributable: Some((ka.cert().fingerprint().to_hex(), signed_at)),
         }
-        Err(e) => bad(Code::BadSignature, e.to_string().chars().take(50).collect()),
+    } else {
+        unattributable(
+            Code::BadSignature,
+            "signature does not match the text".into(),
+        )
     }
 }
 

@@ -10,12 +10,14 @@
 mod envelope;
 mod keys;
 mod object;
+mod render;
 mod spec;
 mod values;
 
 pub use envelope::{Envelope, HeaderFields, parse_envelope};
-pub use keys::{KeyRule, key_rule};
+pub use keys::{KeyRule, Presence, key_rule};
 pub use object::{RawAttr, RawObject, parse_object};
+pub use render::{pairs, render_body, render_object};
 pub use spec::{CheckSpec, DomainCreate, Nameserver, PersonCreate, PersonType, Spec, validate};
 pub use values::{check_domain_name, check_email, check_handle, check_host_name};
 

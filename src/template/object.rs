@@ -142,27 +142,10 @@ pub fn parse_object(body: &str) -> (Option<RawObject>, Vec<Rejection>) {
     (obj, st.errors)
 }
 
+/// Feeds one classified line to the parser state.
 fn step(st: &mut State, n: u32, line: Line<'_>) {
     if !st.version_seen {
-        match line {
-            Line::Blank | Line::Comment => {}
-            Line::Attr { key, value } if is_version_key(key) => {
-                st.version_seen = true;
-                if value != "5.0" {
-                    st.errors.push(
-                        Rejection::new(Code::TemplateVersion)
-                            .at(n)
-                            .detail(format!("{value:.20}")),
-                    );
-                }
-            }
-            _ if !st.stray_reported => {
-                st.stray_reported = true;
-                st.errors
-                    .push(Rejection::new(Code::TextBeforeVersion).at(n));
-            }
-            _ => {}
-        }
+        before_version(st, n, line);
         return;
     }
     match line {
@@ -184,46 +167,78 @@ fn step(st: &mut State, n: u32, line: Line<'_>) {
                     .push(Rejection::new(Code::TermsLine).at(n).key(TERMS_KEY));
             }
         }
-        Line::Attr { key, value } => {
-            if !st.in_object {
-                st.in_object = true;
-                st.objects += 1;
-                if st.objects == 2 {
-                    st.errors.push(
-                        Rejection::new(Code::ObjectCount)
-                            .at(n)
-                            .detail("more than one object"),
-                    );
-                }
-            }
-            if st.objects == 1 {
-                st.first.attrs.push(RawAttr {
-                    key: normalise_key(key),
-                    key_ok: key_grammar(key),
-                    value: value.to_string(),
-                    line: n,
-                    continuations: Vec::new(),
-                });
+        Line::Attr { key, value } => attribute(st, n, key, value),
+        Line::Continuation(text) => continuation(st, n, text),
+        Line::NoColon => st.errors.push(Rejection::new(Code::LineWithoutColon).at(n)),
+    }
+}
+
+/// A line before the version line: only blanks, comments and the version.
+fn before_version(st: &mut State, n: u32, line: Line<'_>) {
+    match line {
+        Line::Blank | Line::Comment => {}
+        Line::Attr { key, value } if is_version_key(key) => {
+            st.version_seen = true;
+            if value != "5.0" {
+                st.errors.push(
+                    Rejection::new(Code::TemplateVersion)
+                        .at(n)
+                        .detail(format!("{value:.20}")),
+                );
             }
         }
-        Line::Continuation(text) => match st.first.attrs.last_mut() {
-            Some(prev) if st.in_object && st.objects == 1 => {
-                if !text.is_empty() {
-                    if !prev.value.is_empty() {
-                        prev.value.push(' ');
-                    }
-                    prev.value.push_str(text);
-                }
-                prev.continuations.push(n);
-            }
-            _ if st.in_object => {}
-            _ => st.errors.push(
-                Rejection::new(Code::ContinuationNotAllowed)
+        _ if !st.stray_reported => {
+            st.stray_reported = true;
+            st.errors
+                .push(Rejection::new(Code::TextBeforeVersion).at(n));
+        }
+        _ => {}
+    }
+}
+
+/// A `key: value` line: starts an object after a blank line; only the first
+/// object's attributes are kept.
+fn attribute(st: &mut State, n: u32, key: &str, value: &str) {
+    if !st.in_object {
+        st.in_object = true;
+        st.objects += 1;
+        if st.objects == 2 {
+            st.errors.push(
+                Rejection::new(Code::ObjectCount)
                     .at(n)
-                    .detail("no value to continue"),
-            ),
-        },
-        Line::NoColon => st.errors.push(Rejection::new(Code::LineWithoutColon).at(n)),
+                    .detail("more than one object"),
+            );
+        }
+    }
+    if st.objects == 1 {
+        st.first.attrs.push(RawAttr {
+            key: normalise_key(key),
+            key_ok: key_grammar(key),
+            value: value.to_string(),
+            line: n,
+            continuations: Vec::new(),
+        });
+    }
+}
+
+/// A continuation line: joins the previous attribute's value with one space.
+fn continuation(st: &mut State, n: u32, text: &str) {
+    match st.first.attrs.last_mut() {
+        Some(prev) if st.in_object && st.objects == 1 => {
+            if !text.is_empty() {
+                if !prev.value.is_empty() {
+                    prev.value.push(' ');
+                }
+                prev.value.push_str(text);
+            }
+            prev.continuations.push(n);
+        }
+        _ if st.in_object => {}
+        _ => st.errors.push(
+            Rejection::new(Code::ContinuationNotAllowed)
+                .at(n)
+                .detail("no value to continue"),
+        ),
     }
 }
 
