@@ -149,7 +149,10 @@ fn headers_of(raw: &[u8]) -> MailHeaders {
 
 /// The body of a single text/plain part in 7bit, or a 4011/4003 finding.
 fn body_of<'a>(raw: &'a [u8], findings: &mut Vec<Rejection>) -> Option<&'a [u8]> {
-    let msg = MessageParser::default().parse(raw)?;
+    let Some(msg) = MessageParser::default().parse(raw) else {
+        findings.push(Rejection::new(Code::MimeStructure).detail("not an RFC 5322 message"));
+        return None;
+    };
     let part = msg.root_part();
     let (ctype, subtype, charset) = match part.content_type() {
         Some(c) => (
@@ -386,6 +389,11 @@ mod tests {
         );
         let raw = format!("From: a@example.at\nSubject: hello\n\n{SIGNED}");
         assert_eq!(codes(raw.as_bytes()), vec![(4001, None)]);
+    }
+
+    #[test]
+    fn unparsable_mail_is_a_finding() {
+        assert_eq!(codes(b""), vec![(4001, None), (4011, None)]);
     }
 
     #[test]
