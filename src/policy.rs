@@ -111,7 +111,7 @@ fn check_domain_create(
         let stored = tx.host_addresses(&ns.host)?;
         let changes = stored
             .as_ref()
-            .is_some_and(|a| !ns.addresses.is_empty() && *a != ns.addresses);
+            .is_some_and(|a| !ns.addresses.is_empty() && !same_set(a, &ns.addresses));
         if changes && tx.host_used_by_others(&ns.host, registrar_id)? {
             errors.push(
                 Rejection::new(Code::HostInUse)
@@ -121,6 +121,16 @@ fn check_domain_create(
         }
     }
     Ok(())
+}
+
+/// Whether two address lists hold the same addresses, in any order.
+fn same_set(a: &[String], b: &[String]) -> bool {
+    let set = |v: &[String]| {
+        v.iter()
+            .cloned()
+            .collect::<std::collections::BTreeSet<String>>()
+    };
+    set(a) == set(b)
 }
 
 fn check_person_create(p: &PersonCreate, config: &Config, errors: &mut Vec<Rejection>) {
@@ -167,11 +177,11 @@ pub fn apply(
                 ..Decision::success(&d.name)
             }
         }
+        // A dry run assigns no handle: the sequence must not move.
+        Spec::PersonCreate(_) if dry_run => Decision::success("AUTO"),
         Spec::PersonCreate(p) => {
             let handle = new_handle(tx, p, profile)?;
-            if !dry_run {
-                tx.insert_person(&handle, registrar_id, p, &stamp)?;
-            }
+            tx.insert_person(&handle, registrar_id, p, &stamp)?;
             Decision {
                 handle: Some(handle.clone()),
                 ..Decision::success(&handle)

@@ -173,26 +173,15 @@ impl Rejection {
         self
     }
 
-    /// Sets the key.
+    /// Sets the key (lower-case, made printable: keys come from user input).
     pub fn key(mut self, key: &str) -> Self {
-        self.key = Some(key.to_ascii_lowercase());
+        self.key = Some(printable(&key.to_ascii_lowercase(), 40));
         self
     }
 
-    /// Sets the detail text (made 7-bit safe).
+    /// Sets the detail text (made printable 7-bit).
     pub fn detail(mut self, detail: impl Into<String>) -> Self {
-        let d: String = detail.into();
-        self.detail = Some(
-            d.chars()
-                .map(|c| {
-                    if c == ' ' || c.is_ascii_graphic() {
-                        c
-                    } else {
-                        '?'
-                    }
-                })
-                .collect(),
-        );
+        self.detail = Some(printable(&detail.into(), 200));
         self
     }
 
@@ -200,6 +189,20 @@ impl Rejection {
     pub fn is_error(&self) -> bool {
         self.code.severity() == Severity::Error
     }
+}
+
+/// `s` with every character outside printable ASCII replaced by `?`, cut to `max`.
+fn printable(s: &str, max: usize) -> String {
+    s.chars()
+        .take(max)
+        .map(|c| {
+            if c == ' ' || c.is_ascii_graphic() {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect()
 }
 
 /// True when any finding in the list is an error.
@@ -222,6 +225,15 @@ mod tests {
             assert_eq!(Code::from_number(c.number()), Some(*c));
             assert!(c.text_en().is_ascii() && c.text_de().is_ascii());
         }
+    }
+
+    #[test]
+    fn keys_and_details_are_printable() {
+        let r = Rejection::new(Code::BadKey)
+            .key("ci\rty\u{e9}")
+            .detail("a\tb\r\n");
+        assert_eq!(r.key.as_deref(), Some("ci?ty?"));
+        assert_eq!(r.detail.as_deref(), Some("a?b??"));
     }
 
     #[test]

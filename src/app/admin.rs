@@ -7,7 +7,7 @@ use crate::clock::Clock;
 use crate::config::DEFAULT_TOML;
 use crate::pipeline::Registry;
 use crate::reply::rfc3339;
-use crate::store::{RegistrarStatus, Store};
+use crate::store::{NewRegistrar, Refused, RegistrarStatus, Store};
 use anyhow::{Context, bail};
 
 /// `regmail init`: safe to run twice.
@@ -69,14 +69,25 @@ pub fn registrar(paths: &Paths, clock: &dyn Clock, cmd: RegistrarCommand) -> any
                 bail!("--email {email} is one of the registry's own addresses");
             }
             let cert = read_cert(&key)?;
-            if !store.add_registrar(id, &name, &email, &now)? {
-                bail!("registrar {id} exists already");
+            let new = NewRegistrar {
+                id,
+                name: &name,
+                email: &email,
+                fingerprint: &cert.fingerprint,
+                cert: &cert.bytes,
+                key_handles: &cert.key_handles,
+            };
+            match store.register(&new, &now)? {
+                Ok(()) => println!(
+                    "registrar {id} {name} <{email}> with key {}",
+                    cert.fingerprint
+                ),
+                Err(Refused::IdTaken) => bail!("registrar {id} exists already"),
+                Err(Refused::KeyOwnedBy(other)) => bail!(
+                    "key {} is registered to registrar {other}",
+                    cert.fingerprint
+                ),
             }
-            add_cert(&mut store, id, &cert, &now)?;
-            println!(
-                "registrar {id} {name} <{email}> with key {}",
-                cert.fingerprint
-            );
         }
         RegistrarCommand::List => list(&store)?,
         RegistrarCommand::Key(RegistrarKeyCommand::Add { id, key }) => {

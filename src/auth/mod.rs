@@ -21,6 +21,7 @@ use crate::store::{Store, StoreError};
 use chrono::{DateTime, Duration, Utc};
 use openpgp::KeyHandle;
 use openpgp::cert::Cert;
+use openpgp::cert::amalgamation::ValidAmalgamation;
 use openpgp::cert::amalgamation::key::ValidErasedKeyAmalgamation;
 use openpgp::packet::key;
 use openpgp::parse::Parse;
@@ -127,7 +128,10 @@ pub fn verify(
     now: DateTime<Utc>,
     window: Window,
 ) -> Result<Result<VerifiedBody, Refusal>, AuthError> {
-    let (text, read, helper) = match run_verifier(block, store, now.into()) {
+    // sequoia refuses signatures made after its reference time, so it runs at
+    // the window's far end; `accept` then applies the window itself.
+    let horizon = now + window.max_future;
+    let (text, read, helper) = match run_verifier(block, store, now.into(), horizon.into()) {
         Ok(run) => run,
         Err(e) => return Ok(Err(unattributed(Code::BadSignature, &short(&e)))),
     };
@@ -172,8 +176,14 @@ pub fn verify(
 /// What the verifier produced: the signed text, how reading it went, the helper.
 type Run<'a> = (Vec<u8>, std::io::Result<usize>, Helper<'a>);
 
-/// Runs sequoia's verifier over the block; `Err` if it could not be set up.
-fn run_verifier<'a>(block: &str, store: &'a Store, now: SystemTime) -> openpgp::Result<Run<'a>> {
+/// Runs sequoia's verifier over the block at `horizon`; keys and signatures are
+/// judged at `now` in `judge`. `Err` if the verifier could not be set up.
+fn run_verifier<'a>(
+    block: &str,
+    store: &'a Store,
+    now: SystemTime,
+    horizon: SystemTime,
+) -> openpgp::Result<Run<'a>> {
     let p = policy();
     let helper = Helper {
         store,
@@ -183,7 +193,7 @@ fn run_verifier<'a>(block: &str, store: &'a Store, now: SystemTime) -> openpgp::
         now,
     };
     let mut verifier = VerifierBuilder::from_bytes(block.as_bytes())
-        .and_then(|b| b.with_policy(&p, Some(now), helper))?;
+        .and_then(|b| b.with_policy(&p, Some(horizon), helper))?;
     let mut text = Vec::new();
     let read = verifier.read_to_end(&mut text);
     Ok((text, read, verifier.into_helper()))
@@ -310,6 +320,9 @@ fn judge(
                 )
             }),
         },
+        Err(VerificationError::BadKey { ka, .. }) if !ka.for_signing() => {
+            unattributable(Code::BadSignature, "the key is not signing capable".into())
+        }
         Err(VerificationError::BadKey { sig, ka, .. }) => Verdict::Bad {
             code: Code::KeyExpiredRevoked,
             why: "key expired or revoked".into(),
@@ -334,21 +347,29 @@ fn unattributable(code: Code, why: String) -> Verdict {
     }
 }
 
-/// A signature whose mathematics verified: good, noting whether the key is
-/// still valid (alive, not revoked) and the signature still alive at `now`.
+/// A signature whose mathematics verified: good, noting whether the
+/// certificate and the signing key itself are still valid (alive, not revoked)
+/// and the signature not expired at `now` (or at its creation, if later).
 fn good_verdict(good: &openpgp::parse::stream::GoodChecksum<'_>, now: SystemTime) -> Verdict {
     let p = policy();
     let signed_at = good.sig.signature_creation_time().unwrap_or(now);
     let cert = good.ka.cert();
+    let signing_key = good.ka.key().fingerprint();
+    let revoked = |s: openpgp::types::RevocationStatus<'_>| {
+        matches!(s, openpgp::types::RevocationStatus::Revoked(_))
+    };
     let still_valid = cert.with_policy(&p, now).is_ok_and(|vc| {
+        let key_valid = vc
+            .keys()
+            .key_handle(signing_key)
+            .next()
+            .is_some_and(|k| k.alive().is_ok() && !revoked(k.revocation_status()));
         vc.alive().is_ok()
-            && !matches!(
-                vc.revocation_status(),
-                openpgp::types::RevocationStatus::Revoked(_)
-            )
+            && !revoked(vc.revocation_status())
+            && key_valid
             && good
                 .sig
-                .signature_alive(now, std::time::Duration::ZERO)
+                .signature_alive(now.max(signed_at), std::time::Duration::ZERO)
                 .is_ok()
     });
     Verdict::Good {

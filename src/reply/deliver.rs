@@ -41,7 +41,13 @@ pub fn deliver(
 ) -> Result<DeliveryReport, DeliveryError> {
     let stamp = super::rfc3339(now);
     let mut report = DeliveryReport::default();
+    // A claim lasts long enough for one attempt; a run that dies mid-attempt
+    // leaves the mail to be retried when the lease ends.
+    let lease = super::rfc3339(now + Duration::minutes(10));
     for mail in store.outbox_due(&stamp)? {
+        if !store.outbox_claim(mail.id, &stamp, &lease)? {
+            continue;
+        }
         match send(config, data_dir, &mail) {
             Ok(()) => {
                 store.outbox_delivered(mail.id, &stamp)?;

@@ -132,7 +132,7 @@ pub fn finding_text(r: &Rejection) -> String {
     if let Some(k) = &r.key {
         let _ = write!(s, " key \"{}\"", safe_key(k));
     }
-    let room = MAX_LINE - 14 - s.len() - 1;
+    let room = MAX_LINE.saturating_sub(15 + s.len());
     let full = match &r.detail {
         Some(d) => format!("{}: {d}", r.code.text_en()),
         None => r.code.text_en().to_string(),
@@ -310,6 +310,19 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn huge_line_numbers_and_long_keys_fit() {
+        let r = Rejection::new(Code::UnknownKey)
+            .at(u32::MAX)
+            .key(&"k".repeat(60))
+            .detail("d".repeat(90));
+        let d = ReplyData {
+            findings: vec![r],
+            ..data()
+        };
+        assert!(machine_block(&d).lines().all(|l| l.len() <= MAX_LINE));
     }
 
     #[test]

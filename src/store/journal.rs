@@ -195,6 +195,16 @@ impl Store {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
+    /// Claims a due mail for one delivery attempt until `lease_until`; false if
+    /// another run claimed or delivered it first (parallel `process` runs).
+    pub fn outbox_claim(&mut self, id: i64, now: &str, lease_until: &str) -> StoreResult<bool> {
+        let n = self.conn.execute(
+            "UPDATE outbox SET next_attempt = ?3 WHERE id = ?1 AND delivered IS NULL AND next_attempt <= ?2",
+            params![id, now, lease_until],
+        )?;
+        Ok(n == 1)
+    }
+
     /// Marks a mail delivered.
     pub fn outbox_delivered(&mut self, id: i64, now: &str) -> StoreResult<()> {
         self.conn.execute(

@@ -14,7 +14,7 @@ mod schema;
 
 pub use journal::{JournalEntry, JournalKind, OutboxMail, PriorTransaction};
 pub use objects::{DomainRow, PersonRow};
-pub use registry::{CertRow, Registrar, RegistrarStatus};
+pub use registry::{CertRow, NewRegistrar, Refused, Registrar, RegistrarStatus};
 
 use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 use std::path::Path;

@@ -70,6 +70,32 @@ fn to_registrar(
 }
 
 impl Store {
+    /// Registers a registrar with its first certificate, atomically.
+    pub fn register(
+        &mut self,
+        r: &NewRegistrar<'_>,
+        now: &str,
+    ) -> StoreResult<Result<(), Refused>> {
+        self.write(|tx| {
+            let taken = tx
+                .tx
+                .query_row("SELECT 1 FROM registrars WHERE id = ?1", [r.id], |_| Ok(()))
+                .optional()?;
+            if taken.is_some() {
+                return Ok(Err(Refused::IdTaken));
+            }
+            if let Some(other) = cert_owner(tx, r.fingerprint)? {
+                return Ok(Err(Refused::KeyOwnedBy(other)));
+            }
+            tx.tx.execute(
+                "INSERT INTO registrars (id, name, email, created) VALUES (?1, ?2, ?3, ?4)",
+                params![r.id, r.name, r.email, now],
+            )?;
+            insert_cert(tx, r.id, r.fingerprint, r.cert, r.key_handles, now)?;
+            Ok::<_, StoreError>(Ok(()))
+        })
+    }
+
     /// Adds a registrar; false if the id is taken.
     pub fn add_registrar(
         &mut self,
@@ -144,24 +170,10 @@ impl Store {
         now: &str,
     ) -> StoreResult<Result<(), u32>> {
         self.write(|tx| {
-            let owner: Option<u32> = tx
-                .tx
-                .query_row("SELECT registrar_id FROM certificates WHERE fingerprint = ?1", [fingerprint], |r| r.get(0))
-                .optional()?;
-            if let Some(other) = owner.filter(|o| *o != registrar_id) {
+            if let Some(other) = cert_owner(tx, fingerprint)?.filter(|o| *o != registrar_id) {
                 return Ok(Err(other));
             }
-            tx.tx.execute(
-                "INSERT INTO certificates (fingerprint, registrar_id, cert, added) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (fingerprint) DO UPDATE SET cert = excluded.cert",
-                params![fingerprint, registrar_id, cert, now],
-            )?;
-            for handle in key_handles {
-                tx.tx.execute(
-                    "INSERT OR IGNORE INTO cert_keys (key_handle, fingerprint) VALUES (?1, ?2)",
-                    params![handle, fingerprint],
-                )?;
-            }
+            insert_cert(tx, registrar_id, fingerprint, cert, key_handles, now)?;
             Ok::<_, StoreError>(Ok(()))
         })
     }
@@ -211,6 +223,65 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// A registrar to register with its first certificate.
+#[derive(Debug, Clone, Copy)]
+pub struct NewRegistrar<'a> {
+    /// registrar-id.
+    pub id: u32,
+    /// Name.
+    pub name: &'a str,
+    /// Registered reply address.
+    pub email: &'a str,
+    /// Certificate fingerprint.
+    pub fingerprint: &'a str,
+    /// Binary certificate.
+    pub cert: &'a [u8],
+    /// Every key's fingerprint and key ID.
+    pub key_handles: &'a [String],
+}
+
+/// Why a registration was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The registrar-id exists.
+    IdTaken,
+    /// The certificate belongs to another registrar.
+    KeyOwnedBy(u32),
+}
+
+fn cert_owner(tx: &Tx<'_>, fingerprint: &str) -> StoreResult<Option<u32>> {
+    Ok(tx
+        .tx
+        .query_row(
+            "SELECT registrar_id FROM certificates WHERE fingerprint = ?1",
+            [fingerprint],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+fn insert_cert(
+    tx: &Tx<'_>,
+    registrar_id: u32,
+    fingerprint: &str,
+    cert: &[u8],
+    handles: &[String],
+    now: &str,
+) -> StoreResult<()> {
+    tx.tx.execute(
+        "INSERT INTO certificates (fingerprint, registrar_id, cert, added) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (fingerprint) DO UPDATE SET cert = excluded.cert",
+        params![fingerprint, registrar_id, cert, now],
+    )?;
+    for handle in handles {
+        tx.tx.execute(
+            "INSERT OR IGNORE INTO cert_keys (key_handle, fingerprint) VALUES (?1, ?2)",
+            params![handle, fingerprint],
+        )?;
+    }
+    Ok(())
 }
 
 impl Tx<'_> {
