@@ -232,6 +232,12 @@ fn decide(
         findings: a.findings.clone(),
         language: Language::default(),
         quoted: None,
+        subject_echo: a
+            .inspected
+            .headers
+            .subject
+            .as_deref()
+            .map(reply::subject_echo),
     };
     let verdict = match &a.verified {
         None => Verdict {
@@ -510,19 +516,30 @@ pub fn check_template(reg: &mut Registry, text: &str) -> Result<(Outcome, String
         findings: Vec::new(),
         language: Language::default(),
         quoted: None,
+        subject_echo: None,
     };
     fill_from_header(&mut data, &fields);
     let config = &reg.config;
+    let sha = hex::encode(Sha256::digest(text.as_bytes()));
     reg.store.simulate(|tx| -> Result<(), PipelineError> {
         match parsed {
             Err(errors) => data.findings.extend(errors),
             Ok((spec, warnings)) => {
                 data.findings.extend(warnings);
                 data.object = Some(spec.object().to_string());
-                let errors = match fields.registrar_id {
+                let mut errors = match fields.registrar_id {
                     Some(id) => policy::check(tx, id, &spec, config)?,
                     None => Vec::new(),
                 };
+                // As `process` would: a used client-trid with other text is 6001.
+                if let (Some(id), Some(trid), false) =
+                    (fields.registrar_id, &fields.client_trid, fields.dry_run)
+                    && tx
+                        .prior_transaction(id, trid)?
+                        .is_some_and(|p| p.text_sha256 != sha)
+                {
+                    errors.push(Rejection::new(Code::DuplicateClientTrid).key("client-trid"));
+                }
                 data.avail = policy::answer(tx, &spec)?;
                 data.findings.extend(errors);
                 data.findings.push(Rejection::new(Code::DryRun));

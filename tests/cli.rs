@@ -439,3 +439,69 @@ fn sendmail_transport_delivers_or_keeps_the_mail() {
     let args = std::fs::read_to_string(spool.join("args")).unwrap();
     assert!(args.contains("hostmaster@alpine-domains.test"), "{args}");
 }
+
+/// `registrar add` with a key owned by another registrar leaves nothing behind.
+#[test]
+fn registrar_add_is_all_or_nothing() {
+    let tmp = data_dir();
+    let d = tmp.path();
+    let alice = support::root().join("keys/alice.pub.asc");
+    let add = |id: &str, key: &Path| {
+        regmail(d)
+            .args([
+                "registrar",
+                "add",
+                "--id",
+                id,
+                "--name",
+                "X",
+                "--email",
+                "x@example.test",
+                "--key",
+            ])
+            .arg(key)
+            .assert()
+    };
+    add("1003", &alice).code(1);
+    let list = regmail(d)
+        .args(["registrar", "list"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert!(
+        !String::from_utf8_lossy(&list).contains("1003"),
+        "no half-registered registrar"
+    );
+    add("1003", &support::root().join("keys/carol.pub.asc")).success();
+}
+
+/// `check` of a plain template reports 6001 for a used client-trid, as `process` would.
+#[test]
+fn check_reports_a_used_client_trid() {
+    let tmp = data_dir();
+    let d = tmp.path();
+    regmail(d)
+        .arg("process")
+        .stdin(fixture("01-perscreate-holder.eml"))
+        .assert()
+        .code(0);
+    let used = support::root().join("tests/cases/create-domain/01-perscreate.txt");
+    // The same text: would be a replay, not an error.
+    regmail(d).arg("check").arg(&used).assert().code(0);
+    let other = tempfile::tempdir().unwrap();
+    let file = other.path().join("t.txt");
+    std::fs::write(
+        &file,
+        std::fs::read_to_string(&used)
+            .unwrap()
+            .replace("Anna Muster", "Otto Other"),
+    )
+    .unwrap();
+    let out = regmail(d).arg("check").arg(&file).assert().code(1);
+    assert!(
+        String::from_utf8_lossy(&out.get_output().stdout)
+            .contains("error:        6001 key \"client-trid\"")
+    );
+}

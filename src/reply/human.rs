@@ -77,6 +77,13 @@ fn item(lang: Language, r: &Rejection) -> String {
 /// The human part: a summary, then the findings grouped by severity.
 pub fn text(d: &ReplyData) -> String {
     let mut out = String::new();
+    if let Some(echo) = d.subject_echo.as_deref().filter(|e| !e.is_empty()) {
+        let label = match d.language {
+            Language::En => "Your mail",
+            Language::De => "Ihre Nachricht",
+        };
+        out.push_str(&format!("{label}: {echo}\n\n"));
+    }
     for line in textwrap::wrap(summary(d), MAX_LINE - 6) {
         out.push_str(&line);
         out.push('\n');

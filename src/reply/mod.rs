@@ -80,11 +80,32 @@ pub struct ReplyData {
     pub language: Language,
     /// The signed text of the original template, if it verified.
     pub quoted: Option<String>,
+    /// The free text of the incoming Subject after `REGISTRAR:`, echoed.
+    pub subject_echo: Option<String>,
 }
 
 /// RFC 3339 UTC with milliseconds, e.g. `2026-11-22T08:15:02.123Z`.
 pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// The free text of an incoming Subject to echo: after `REGISTRAR:`, printable
+/// ASCII only, at most 60 characters.
+pub fn subject_echo(subject: &str) -> String {
+    let rest = subject.trim_start();
+    let rest = rest.strip_prefix("REGISTRAR:").unwrap_or(rest).trim();
+    rest.chars()
+        .map(|c| {
+            if c == ' ' || c.is_ascii_graphic() {
+                c
+            } else {
+                '?'
+            }
+        })
+        .take(60)
+        .collect::<String>()
+        .trim_end()
+        .to_string()
 }
 
 /// Keeps a header or machine-block value to safe characters.
@@ -115,7 +136,13 @@ fn field(out: &mut String, key: &str, value: &str) {
 /// A key as shown in replies: letters, digits, hyphens and single spaces.
 fn safe_key(k: &str) -> String {
     k.chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == ' ')
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
         .take(40)
         .collect()
 }
@@ -293,6 +320,7 @@ mod tests {
             ],
             language: Language::En,
             quoted: Some(format!("short\n{}\n\n", "y".repeat(100))),
+            subject_echo: Some(subject_echo("REGISTRAR: 1001 create T-1 \u{e9}")),
         }
     }
 

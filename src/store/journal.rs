@@ -294,3 +294,36 @@ impl From<std::convert::Infallible> for StoreError {
         match e {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_queued_mail_is_claimed_once_per_lease() {
+        let mut store = Store::open_in_memory().unwrap();
+        let now = "2026-11-22T08:15:00.000Z";
+        let id = store
+            .write(|tx| tx.queue_mail("RM0000000001", "a@example.test", b"mail", now))
+            .unwrap();
+        let lease = "2026-11-22T08:25:00.000Z";
+        assert!(store.outbox_claim(id, now, lease).unwrap());
+        assert!(
+            !store.outbox_claim(id, now, lease).unwrap(),
+            "a second run must not send it too"
+        );
+        assert!(store.outbox_due(now).unwrap().is_empty());
+        // A run that died mid-attempt: after the lease the mail is due again.
+        assert!(
+            store
+                .outbox_claim(id, lease, "2026-11-22T08:35:00.000Z")
+                .unwrap()
+        );
+        store.outbox_delivered(id, lease).unwrap();
+        assert!(
+            !store
+                .outbox_claim(id, "2026-11-22T09:00:00.000Z", "2026-11-22T09:10:00.000Z")
+                .unwrap()
+        );
+    }
+}

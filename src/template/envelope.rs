@@ -25,6 +25,9 @@ pub struct HeaderFields {
     pub dry_run: bool,
     /// The object's name as written (first attribute's value), for the reply.
     pub object: Option<String>,
+    /// The CDATA text, when exactly one section could be read: set even when
+    /// the header has errors, so the object is still checked (every error at once).
+    pub body: Option<String>,
 }
 
 /// A fully valid envelope.
@@ -87,6 +90,7 @@ pub fn parse_envelope(text: &str) -> (HeaderFields, Result<Envelope, Vec<Rejecti
             None
         }
     };
+    fields.body = body.clone();
     if !errors.is_empty() {
         errors.dedup();
         return (fields, Err(errors));

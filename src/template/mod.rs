@@ -162,32 +162,27 @@ pub type Parsed = Result<(Spec, Vec<Rejection>), Vec<Rejection>>;
 /// reply) and either the typed spec with any warnings, or every rejection found.
 pub fn parse_template(text: &str, profile: &crate::config::Profile) -> (HeaderFields, Parsed) {
     let (mut fields, envelope) = parse_envelope(text);
-    let envelope = match envelope {
-        Ok(e) => e,
-        Err(errors) => return (fields, Err(errors)),
+    let mut errors = envelope.err().unwrap_or_default();
+    let (Some(t), Some(body)) = (fields.transaction, fields.body.clone()) else {
+        return (fields, Err(sorted(errors)));
     };
-    let (raw, mut found) = parse_object(&envelope.body);
+    let (raw, found) = parse_object(&body);
     fields.object = raw
         .as_ref()
         .and_then(|r| r.attrs.first())
         .map(|a| a.value.clone())
         .filter(|v| !v.is_empty());
-    let result = match raw {
-        Some(raw) => match validate(envelope.transaction, &raw, profile) {
-            Ok((spec, warnings)) if !crate::rejection::any_error(&found) => {
-                found.extend(warnings);
-                Ok((spec, found))
-            }
-            Ok((_, warnings)) => {
-                found.extend(warnings);
-                Err(found)
-            }
-            Err(errors) => {
-                found.extend(errors);
-                Err(found)
-            }
-        },
-        None => Err(found),
+    errors.extend(found);
+    let result = match raw.map(|raw| validate(t, &raw, profile)) {
+        Some(Ok((spec, warnings))) if !crate::rejection::any_error(&errors) => {
+            errors.extend(warnings);
+            Ok((spec, errors))
+        }
+        Some(Ok((_, more)) | Err(more)) => {
+            errors.extend(more);
+            Err(errors)
+        }
+        None => Err(errors),
     };
     (fields, result.map_err(sorted))
 }

@@ -11,10 +11,10 @@ R=target/debug/regmail
 C=tests/cases
 SIGNED_AT=2026-11-22T08:00:00Z
 
-declare -A FROM=([alice]=hostmaster@alpine-domains.test [bob]=robot@blue-registrar.test
+declare -A FROM=([alice]=hostmaster@alpine-domains.test [bob]=robot@blue-registrar.test [heidi]=domains@harbour-names.test
   [carol]=domains@coral-names.test [dave]=noc@dusty-domains.test [erin]=ops@eager-names.test
   [frank]=admin@frozen-names.test [mallory]=mallory@attacker.test)
-declare -A RID=([alice]=1001 [bob]=1002 [carol]=1003 [dave]=1004 [erin]=1005 [frank]=1006 [mallory]=1001)
+declare -A RID=([alice]=1001 [bob]=1002 [heidi]=1007 [carol]=1003 [dave]=1004 [erin]=1005 [frank]=1006 [mallory]=1001)
 
 # frame TRANSACTION REGISTRAR-ID CLIENT-TRID [LANG] [EXTRA-HEADER-LINES] < object text
 frame() {
@@ -29,9 +29,12 @@ body() { printf 'Template Version: 5.0\n\n'; cat; printf '\ncurrentNicAtTermsAnd
 
 # sign KEY TEMPLATE-FILE [SIGNING-TIME] > eml  (always --raw: cases may break rules on purpose)
 sign() {
-  $R --now "${3:-$SIGNED_AT}" submit --raw --key "keys/$1.sec.asc" --registrar "${RID[$1]}" --from "${FROM[$1]}" "$2" | tr -d '\r'
+  $R --now "${3:-$SIGNED_AT}" submit --raw --key "keys/$1.sec.asc" --registrar "${RID[$1]}" --from "${FROM[$1]}" "$2" | sed 's/\r$//'
 }
 case_dir() { rm -rf "$C/$1"; mkdir -p "$C/$1"; D="$C/$1"; }
+# mutate CASE-FILE PYTHON-EXPRESSION-ON-m (bytes)
+mutate() { python3 -c "import sys; m=open(sys.argv[1],'rb').read(); m=$2; open(sys.argv[1],'wb').write(m)" "$1"; }
+
 # step NAME KEY [SIGNING-TIME] < template  : writes NAME.txt and NAME.eml in the case
 step() { cat > "$D/$1.txt"; sign "$2" "$D/$1.txt" "${3:-}" > "$D/$1.eml"; }
 
@@ -153,8 +156,6 @@ nat ALP-0050 "Anna Muster" anna@example.at | step 01-perscreate alice
 nat ALP-0050 "Otto Other" otto@example.at | step 02-other-text alice
 
 # --- mail layer (4xxx) ---------------------------------------------------
-# mutate CASE-FILE PYTHON-EXPRESSION-ON-m (bytes)
-mutate() { python3 -c "import sys; m=open(sys.argv[1],'rb').read(); m=$2; open(sys.argv[1],'wb').write(m)" "$1"; }
 case_dir subject-4001
 nat ALP-0100 "Anna Muster" anna@example.at | step 01-no-registrar-subject alice
 mutate "$D/01-no-registrar-subject.eml" "m.replace(b'Subject: REGISTRAR: ', b'Subject: Order ')"
@@ -344,6 +345,24 @@ nat ALP-0510 "Anna Muster" anna@example.at | step 01-alice-perscreate alice
 domain_create BLU-0510 blue.at AM1001-NICAT ZZ9999-NICAT 1002 | step 02-bob-uses-alice-handle bob
 case_dir suspended-6002
 nat FRO-0001 "Fritz Frost" fritz@example.at 1006 | step 01-frank-suspended frank
+
+# --- review fixes (each bug fix adds a case) -----------------------------------
+# Envelope errors no longer hide the object's errors: both come at once.
+case_dir header-and-object-errors
+nat ALP-0600 "Anna Muster" anna-at-example | sed 's#<accept-language>en#<accept-language>fr#' | step 01-both alice
+# A bare CR inside a key made the reply uncomposable (exit 75 forever).
+case_dir key-with-bare-cr
+nat ALP-0601 "Anna Muster" anna@example.at | sed 's/^city:           Wien/ci\rty:           Wien/' | step 01-cr-in-key alice
+# A signature 5 minutes in the future lies inside the window; 15 minutes do not.
+case_dir signature-slightly-ahead
+nat ALP-0602 "Anna Muster" anna@example.at | step 01-five-minutes-ahead alice 2026-11-22T08:20:00Z
+# The signing subkey expired after signing though the certificate is valid.
+case_dir subkey-expired-4013
+nat HAR-0001 "Hanna Hafen" hanna@example.at 1007 | step 01-heidi-subkey-expired heidi
+# A dry-run perscreate assigns no handle; the next real one is not skipped.
+case_dir dry-run-perscreate
+nat ALP-0603 "Anna Muster" anna@example.at 1001 en | sed 's#</regheader>#<dry-run>yes</dry-run>\n</regheader>#' | step 01-dry-run alice
+nat ALP-0604 "Anna Muster" anna@example.at | step 02-for-real alice
 
 # --- demo fixtures ---------------------------------------------------------
 rm -rf fixtures; mkdir -p fixtures
