@@ -372,6 +372,32 @@ fn ordered(mut findings: Vec<Rejection>) -> Vec<Rejection> {
     findings
 }
 
+/// The journal fields every handled mail shares; callers fill in the rest.
+fn journal_base<'a>(
+    ctx: &'a Ctx<'_>,
+    trid: &'a str,
+    a: &'a Assessed,
+    stamp: &'a str,
+) -> JournalEntry<'a> {
+    JournalEntry {
+        server_trid: trid,
+        kind: JournalKind::Answered,
+        received: stamp,
+        processed: stamp,
+        registrar_id: a.signer.as_ref().map(|(id, _)| *id),
+        signer: a.signer.as_ref().map(|(_, f)| f.as_str()),
+        client_trid: None,
+        text_sha256: None,
+        transaction: None,
+        object: None,
+        result: "dropped",
+        codes: "",
+        message_id: a.inspected.headers.message_id.as_deref(),
+        raw_mail: ctx.raw,
+        reply: None,
+    }
+}
+
 fn answer(
     tx: &mut Tx<'_>,
     ctx: &Ctx<'_>,
@@ -397,21 +423,16 @@ fn answer(
     let codes: Vec<u16> = v.data.findings.iter().map(|r| r.code.number()).collect();
     let code_text = reply::code_list(&v.data.findings);
     tx.insert_journal(&JournalEntry {
-        server_trid: trid,
         kind: v.kind,
-        received: &stamp,
-        processed: &stamp,
         registrar_id: Some(to.id),
-        signer: a.signer.as_ref().map(|(_, f)| f.as_str()),
         client_trid: v.data.client_trid.as_deref(),
         text_sha256: v.text_sha256.as_deref(),
         transaction: v.data.transaction.as_deref(),
         object: v.data.object.as_deref(),
         result: v.data.outcome.as_str(),
         codes: &code_text,
-        message_id: a.inspected.headers.message_id.as_deref(),
-        raw_mail: ctx.raw,
         reply: Some(&message),
+        ..journal_base(ctx, trid, a, &stamp)
     })?;
     Ok(Handled {
         server_trid: trid.to_string(),
@@ -435,21 +456,11 @@ fn replayed(
         tx.queue_mail(trid, &to.email, message, &stamp)?;
     }
     tx.insert_journal(&JournalEntry {
-        server_trid: trid,
         kind: JournalKind::Replayed,
-        received: &stamp,
-        processed: &stamp,
         registrar_id: Some(to.id),
-        signer: a.signer.as_ref().map(|(_, f)| f.as_str()),
-        client_trid: None,
-        text_sha256: None,
-        transaction: None,
-        object: None,
         result: "replayed",
-        codes: "",
-        message_id: a.inspected.headers.message_id.as_deref(),
-        raw_mail: ctx.raw,
         reply: prior.as_deref(),
+        ..journal_base(ctx, trid, a, &stamp)
     })?;
     Ok(Handled {
         server_trid: trid.to_string(),
@@ -470,21 +481,9 @@ fn drop_mail(
     let stamp = reply::rfc3339(ctx.now);
     let codes = reply::code_list(&a.findings);
     tx.insert_journal(&JournalEntry {
-        server_trid: trid,
         kind: JournalKind::Dropped,
-        received: &stamp,
-        processed: &stamp,
-        registrar_id: a.signer.as_ref().map(|(id, _)| *id),
-        signer: a.signer.as_ref().map(|(_, f)| f.as_str()),
-        client_trid: None,
-        text_sha256: None,
-        transaction: None,
-        object: None,
-        result: "dropped",
         codes: &codes,
-        message_id: a.inspected.headers.message_id.as_deref(),
-        raw_mail: ctx.raw,
-        reply: None,
+        ..journal_base(ctx, trid, a, &stamp)
     })?;
     Ok(Handled {
         server_trid: trid.to_string(),

@@ -57,6 +57,15 @@ fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(support::root().join("fixtures").join(name)).unwrap()
 }
 
+/// Pipes a fixture into `process` and expects an exit code.
+fn process(d: &Path, name: &str, code: i32) {
+    regmail(d)
+        .arg("process")
+        .stdin(fixture(name))
+        .assert()
+        .code(code);
+}
+
 fn outbox_files(d: &Path) -> Vec<PathBuf> {
     let mut f: Vec<PathBuf> = std::fs::read_dir(d.join("outbox"))
         .unwrap()
@@ -70,11 +79,7 @@ fn outbox_files(d: &Path) -> Vec<PathBuf> {
 fn process_as_an_mta_pipe_and_verify_the_reply() {
     let tmp = data_dir();
     let d = tmp.path();
-    regmail(d)
-        .arg("process")
-        .stdin(fixture("01-perscreate-holder.eml"))
-        .assert()
-        .code(0);
+    process(d, "01-perscreate-holder.eml", 0);
     let files = outbox_files(d);
     assert_eq!(files.len(), 1, "one reply in the outbox");
     let reply = std::fs::read(&files[0]).unwrap();
@@ -226,11 +231,7 @@ fn check_changes_nothing() {
         String::from_utf8_lossy(&out.get_output().stdout).contains("error:        5202 line 3")
     );
     // Nothing was written: the same mail still succeeds for real, once.
-    regmail(d)
-        .arg("process")
-        .stdin(fixture("01-perscreate-holder.eml"))
-        .assert()
-        .code(0);
+    process(d, "01-perscreate-holder.eml", 0);
     assert_eq!(outbox_files(d).len(), 1);
     regmail(d)
         .args(["query", "handle", "AM1001-NICAT"])
@@ -368,11 +369,7 @@ fn busy_database_exits_75_and_writes_nothing() {
         .unwrap();
     assert_eq!(store.dump().unwrap(), before, "nothing was written");
     // Once the lock is gone the retried mail goes through.
-    regmail(d)
-        .arg("process")
-        .stdin(fixture("01-perscreate-holder.eml"))
-        .assert()
-        .code(0);
+    process(d, "01-perscreate-holder.eml", 0);
 }
 
 /// The `sendmail` transport: the reply is piped to the command; a failing
@@ -406,11 +403,7 @@ fn sendmail_transport_delivers_or_keeps_the_mail() {
     )
     .unwrap();
     write_script(false);
-    regmail(d)
-        .arg("process")
-        .stdin(fixture("01-perscreate-holder.eml"))
-        .assert()
-        .code(0);
+    process(d, "01-perscreate-holder.eml", 0);
     let listing = regmail(d)
         .args(["outbox", "list"])
         .assert()
@@ -482,11 +475,7 @@ fn registrar_add_is_all_or_nothing() {
 fn check_reports_a_used_client_trid() {
     let tmp = data_dir();
     let d = tmp.path();
-    regmail(d)
-        .arg("process")
-        .stdin(fixture("01-perscreate-holder.eml"))
-        .assert()
-        .code(0);
+    process(d, "01-perscreate-holder.eml", 0);
     let used = support::root().join("tests/cases/create-domain/01-perscreate.txt");
     // The same text: would be a replay, not an error.
     regmail(d).arg("check").arg(&used).assert().code(0);
