@@ -56,6 +56,9 @@ pub enum Command {
     /// The outgoing mail queue.
     #[command(subcommand)]
     Outbox(OutboxCommand),
+    /// The registry's own status flags of a domain.
+    #[command(subcommand)]
+    Domain(DomainCommand),
     /// Wrap a template into a signed mail that passes every mail-layer rule.
     Submit(SubmitArgs),
     /// Run a demo registry in a temporary directory on the shipped fixtures.
@@ -148,6 +151,22 @@ pub enum QueryCommand {
     Handle {
         /// Handle.
         handle: String,
+    },
+}
+
+/// `domain ...`
+#[derive(Debug, Subcommand)]
+pub enum DomainCommand {
+    /// Set or clear serverHold or serverLock.
+    SetStatus {
+        /// The domain.
+        name: String,
+        /// The flag.
+        #[arg(value_parser = ["serverHold", "serverLock"])]
+        flag: String,
+        /// on or off.
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
     },
 }
 

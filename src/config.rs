@@ -174,6 +174,9 @@ pub struct Profile {
     pub natural_holder_is_admin: bool,
     /// Every n-th create goes to quality control (0: never).
     pub qc_every: u32,
+    /// Days a holder may object to a holder change, a holder's data change or
+    /// a deletion (lifecycle.md section 2).
+    pub objection_period_days: i64,
 }
 
 impl Default for Config {
@@ -252,6 +255,7 @@ impl Default for Profile {
             transfer_mode: TransferMode::HolderConfirmation,
             natural_holder_is_admin: false,
             qc_every: 10,
+            objection_period_days: 14,
         }
     }
 }
@@ -345,6 +349,7 @@ pub const DEFAULT_TOML: &str = r#"# regmail configuration. Every key is optional
 # transfer_mode = "holder-confirmation" # holder-confirmation | losing-registrar | authinfo
 # natural_holder_is_admin = false
 # qc_every = 10
+# objection_period_days = 14
 "#;
 
 #[cfg(test)]

@@ -238,6 +238,7 @@ fn decide(
             .subject
             .as_deref()
             .map(reply::subject_echo),
+        appendix: None,
     };
     let verdict = match &a.verified {
         None => Verdict {
@@ -337,7 +338,19 @@ fn apply_parsed(
         Ok((spec, warnings)) => {
             data.findings.extend(warnings);
             data.object = Some(spec.object().to_string());
-            match policy::apply(tx, t.body, &spec, ctx.config, t.profile, ctx.now, t.dry_run)? {
+            let (server_trid, client_trid) = (data.server_trid.clone(), data.client_trid.clone());
+            let rules = policy::Rules {
+                config: ctx.config,
+                profile: t.profile,
+            };
+            let act = policy::Act {
+                registrar_id: t.body.signer().registrar_id,
+                now: ctx.now,
+                server_trid: &server_trid,
+                client_trid: client_trid.as_deref(),
+                dry_run: t.dry_run,
+            };
+            match policy::apply(tx, t.body, &spec, rules, act)? {
                 Err(errors) => data.findings.extend(errors),
                 Ok(decision) => {
                     data.outcome = decision.outcome;
@@ -345,6 +358,7 @@ fn apply_parsed(
                     data.handle = decision.handle;
                     data.expires = decision.expires;
                     data.avail = decision.avail;
+                    data.appendix = decision.appendix;
                     data.findings.extend(decision.infos);
                 }
             }
@@ -516,6 +530,7 @@ pub fn check_template(reg: &mut Registry, text: &str) -> Result<(Outcome, String
         language: Language::default(),
         quoted: None,
         subject_echo: None,
+        appendix: None,
     };
     fill_from_header(&mut data, &fields);
     let config = &reg.config;
@@ -527,7 +542,16 @@ pub fn check_template(reg: &mut Registry, text: &str) -> Result<(Outcome, String
                 data.findings.extend(warnings);
                 data.object = Some(spec.object().to_string());
                 let mut errors = match fields.registrar_id {
-                    Some(id) => policy::check(tx, id, &spec, config)?,
+                    Some(id) => policy::check(
+                        tx,
+                        id,
+                        &spec,
+                        policy::Rules {
+                            config,
+                            profile: &profile,
+                        },
+                        now,
+                    )?,
                     None => Vec::new(),
                 };
                 // As `process` would: a used client-trid with other text is 6001.

@@ -2,12 +2,14 @@
 
 use super::{EX_OK, Paths, load_config, open_store};
 use crate::auth::{SigningKey, parse_certificate};
-use crate::cli::{OutboxCommand, QueryCommand, RegistrarCommand, RegistrarKeyCommand};
+use crate::cli::{
+    DomainCommand, OutboxCommand, QueryCommand, RegistrarCommand, RegistrarKeyCommand,
+};
 use crate::clock::Clock;
 use crate::config::DEFAULT_TOML;
 use crate::pipeline::Registry;
 use crate::reply::rfc3339;
-use crate::store::{NewRegistrar, Refused, RegistrarStatus, Store};
+use crate::store::{NewRegistrar, Refused, RegistrarStatus, ServerFlag, Store};
 use anyhow::{Context, bail};
 
 /// `regmail init`: safe to run twice.
@@ -183,8 +185,8 @@ pub fn query(paths: &Paths, q: QueryCommand) -> anyhow::Result<u8> {
                 for (role, handle) in &d.contacts {
                     println!("{:<14}{handle}", format!("{role}:"));
                 }
-                for (host, addrs) in &d.nameservers {
-                    println!("nserver:      {host} {}", addrs.join(" "));
+                for ns in &d.nameservers {
+                    println!("nserver:      {} {}", ns.host, ns.addresses.join(" "));
                 }
             }
             (name, row.is_some())
@@ -197,11 +199,9 @@ pub fn query(paths: &Paths, q: QueryCommand) -> anyhow::Result<u8> {
                     "nic-hdl:      {}\nregistrar:    {}",
                     p.handle, p.registrar_id
                 );
-                for (k, v) in &p.fields {
-                    for line in v.split('\n').filter(|l| !l.is_empty()) {
-                        println!("{:<14}{line}", format!("{k}:"));
-                    }
-                }
+                let text = crate::template::render_object(&person_fields(p), |_| false, 200);
+                print!("{text}");
+                println!("created:      {}\nupdated:      {}", p.created, p.updated);
             }
             (handle, row.is_some())
         }
@@ -211,9 +211,91 @@ pub fn query(paths: &Paths, q: QueryCommand) -> anyhow::Result<u8> {
         return Ok(1);
     }
     println!("history:");
+    for [at, trid, registrar, action] in store.object_history(&name)? {
+        println!("  {at}  {trid}  {action} by {registrar}");
+    }
+    println!("mails:");
     for [trid, at, registrar, transaction, result] in store.history(&name)? {
         println!("  {trid}  {at}  registrar {registrar}  {transaction}  {result}");
     }
+    Ok(EX_OK)
+}
+
+fn person_fields(p: &crate::store::PersonRow) -> Vec<(&'static str, &str)> {
+    let d = &p.data;
+    let mut out: Vec<(&'static str, &str)> = vec![("type", d.kind.as_str())];
+    out.extend(d.personname.as_deref().map(|v| ("personname", v)));
+    out.extend(d.organization.as_deref().map(|v| ("organization", v)));
+    out.extend(d.street.iter().map(|v| ("street address", v.as_str())));
+    out.extend([
+        ("postal code", d.postal_code.as_str()),
+        ("city", &d.city),
+        ("country", &d.country),
+        ("phone", &d.phone),
+    ]);
+    out.extend(d.fax.as_deref().map(|v| ("fax-no", v)));
+    out.push(("e-mail", &d.email));
+    for (key, on) in [
+        ("whoishidephone", d.hide_phone),
+        ("whoishidefax", d.hide_fax),
+        ("whoishide", d.hide_email),
+    ] {
+        out.push((key, if on { "Y" } else { "N" }));
+    }
+    out.extend(d.remarks.iter().map(|v| ("remarks", v.as_str())));
+    out
+}
+
+/// `regmail domain set-status NAME serverHold|serverLock on|off`, with a history row.
+pub fn domain(mut reg: Registry, cmd: DomainCommand) -> anyhow::Result<u8> {
+    let DomainCommand::SetStatus { name, flag, state } = cmd;
+    let name = name.to_ascii_lowercase();
+    let flag = if flag == "serverHold" {
+        ServerFlag::Hold
+    } else {
+        ServerFlag::Lock
+    };
+    let on = state == "on";
+    let now = rfc3339(reg.clock.now());
+    let found = reg
+        .store
+        .write(|tx| -> Result<bool, crate::store::StoreError> {
+            let before = tx
+                .domain(&name)?
+                .map(|d| d.status.join(" "))
+                .unwrap_or_default();
+            if !tx.set_server_flag(&name, flag, on)? {
+                return Ok(false);
+            }
+            let after = tx
+                .domain(&name)?
+                .map(|d| d.status.join(" "))
+                .unwrap_or_default();
+            let trid = format!("RM{:010}", tx.next_sequence("server_trid")?);
+            tx.insert_history(&crate::store::HistoryEntry {
+                object: &name,
+                at: &now,
+                server_trid: &trid,
+                client_trid: None,
+                registrar_id: None,
+                action: "set-status",
+                before: &before,
+                after: &after,
+            })?;
+            Ok(true)
+        })?;
+    if !found {
+        bail!("no domain {name}");
+    }
+    println!(
+        "{name}: {} {}",
+        if flag == ServerFlag::Hold {
+            "serverHold"
+        } else {
+            "serverLock"
+        },
+        state
+    );
     Ok(EX_OK)
 }
 

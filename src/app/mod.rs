@@ -53,6 +53,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Check { file } => mailflow::check(open(&paths, clock)?, &file),
         Command::Query(q) => admin::query(&paths, q),
         Command::Outbox(o) => admin::outbox(open(&paths, clock)?, o),
+        Command::Domain(d) => admin::domain(open(&paths, clock)?, d),
         Command::Submit(args) => submit::submit(&args, clock.as_ref()),
         Command::Demo { keys, fixtures } => demo::run(keys, fixtures),
     }

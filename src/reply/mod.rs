@@ -82,6 +82,8 @@ pub struct ReplyData {
     pub quoted: Option<String>,
     /// The free text of the incoming Subject after `REGISTRAR:`, echoed.
     pub subject_echo: Option<String>,
+    /// An object in template syntax, after the machine block (`info`).
+    pub appendix: Option<String>,
 }
 
 /// RFC 3339 UTC with milliseconds, e.g. `2026-11-22T08:15:02.123Z`.
@@ -215,6 +217,13 @@ pub fn machine_block(d: &ReplyData) -> String {
 pub fn render_body(d: &ReplyData) -> String {
     let mut out = machine_block(d);
     out.push('\n');
+    if let Some(a) = &d.appendix {
+        for line in a.lines() {
+            out.push_str(&fit(line));
+            out.push('\n');
+        }
+        out.push('\n');
+    }
     out.push_str(&human::text(d));
     if let Some(q) = &d.quoted {
         out.push('\n');
@@ -223,6 +232,21 @@ pub fn render_body(d: &ReplyData) -> String {
         }
     }
     out
+}
+
+/// A line made printable and cut to [`MAX_LINE`].
+fn fit(line: &str) -> String {
+    let clean: String = line
+        .chars()
+        .map(|c| {
+            if c == ' ' || c.is_ascii_graphic() {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    cut(clean.trim_end().to_string())
 }
 
 fn quote_line(out: &mut String, line: &str) {
@@ -321,6 +345,7 @@ mod tests {
             language: Language::En,
             quoted: Some(format!("short\n{}\n\n", "y".repeat(100))),
             subject_echo: Some(subject_echo("REGISTRAR: 1001 create T-1 \u{e9}")),
+            appendix: None,
         }
     }
 

@@ -259,6 +259,13 @@ impl Store {
                  FROM journal ORDER BY server_trid",
             ),
             ("outbox", "SELECT id, server_trid, recipient FROM outbox ORDER BY id"),
+            (
+                "pending",
+                "SELECT id, kind, object, registrar_id, other_registrar, server_trid, requested, deadline, execute_at,
+                    mode, payload, state FROM pending ORDER BY id",
+            ),
+            ("history", "SELECT object, at, server_trid, registrar_id, action, before, after FROM history ORDER BY id"),
+            ("ledger", "SELECT * FROM ledger ORDER BY id"),
         ];
         let mut out = String::new();
         for (name, sql) in tables {

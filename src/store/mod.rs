@@ -7,13 +7,16 @@
 //! mode with a busy timeout; a template's change, its journal row and its
 //! outgoing mails are written in ONE `BEGIN IMMEDIATE` transaction ([`Store::write`]).
 
+mod changes;
 mod journal;
 mod objects;
+mod reads;
 mod registry;
 mod schema;
 
+pub use changes::{HistoryEntry, PendingRequest, ServerFlag};
 pub use journal::{JournalEntry, JournalKind, OutboxMail, PriorTransaction};
-pub use objects::{DomainRow, PersonRow};
+pub use reads::{DomainFlags, DomainRow, PersonRow};
 pub use registry::{CertRow, NewRegistrar, Refused, Registrar, RegistrarStatus};
 
 use rusqlite::{Connection, ErrorCode, TransactionBehavior};

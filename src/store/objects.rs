@@ -1,38 +1,9 @@
-//! Registry objects: persons (contacts), domains, nameserver hosts.
+//! Registry objects created: persons (contacts), domains, nameserver hosts.
+//! Reads are in `reads`, changes to existing objects in `changes`.
 
-use super::{Store, StoreResult, Tx};
+use super::{StoreResult, Tx};
 use crate::template::{DomainCreate, PersonCreate};
 use rusqlite::{OptionalExtension, params};
-
-/// A stored person, for queries.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PersonRow {
-    /// Handle.
-    pub handle: String,
-    /// Creating registrar.
-    pub registrar_id: u32,
-    /// Every stored field as (name, value), in template order.
-    pub fields: Vec<(String, String)>,
-}
-
-/// A stored domain, for queries.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DomainRow {
-    /// Name.
-    pub name: String,
-    /// Sponsoring registrar.
-    pub registrar_id: u32,
-    /// Created, RFC 3339.
-    pub created: String,
-    /// Expires, RFC 3339.
-    pub expires: String,
-    /// Contacts as (role, handle).
-    pub contacts: Vec<(String, String)>,
-    /// Nameservers as (host, addresses).
-    pub nameservers: Vec<(String, Vec<String>)>,
-    /// Status words.
-    pub status: Vec<String>,
-}
 
 impl Tx<'_> {
     /// Next value of a named sequence.
@@ -152,117 +123,38 @@ impl Tx<'_> {
                 params![d.name, role, pos, handle],
             )?;
         }
-        for (pos, ns) in d.nameservers.iter().enumerate() {
-            self.tx.execute(
-                "INSERT OR IGNORE INTO hosts (name, created) VALUES (?1, ?2)",
-                params![ns.host, now],
-            )?;
-            if !ns.addresses.is_empty() {
-                self.tx
-                    .execute("DELETE FROM host_addresses WHERE host = ?1", [&ns.host])?;
-                for (i, addr) in ns.addresses.iter().enumerate() {
-                    self.tx.execute(
-                        "INSERT INTO host_addresses (host, pos, address) VALUES (?1, ?2, ?3)",
-                        params![ns.host, i, addr],
-                    )?;
-                }
-            }
-            self.tx.execute(
-                "INSERT INTO domain_hosts (domain, pos, host) VALUES (?1, ?2, ?3)",
-                params![d.name, pos, ns.host],
-            )?;
-        }
+        put_nameservers(&self.tx, &d.name, &d.nameservers, now)?;
         Ok(())
     }
 }
 
-impl Store {
-    /// A domain with its contacts, hosts and status.
-    pub fn domain(&self, name: &str) -> StoreResult<Option<DomainRow>> {
-        let row = self
-            .conn
-            .query_row(
-                "SELECT name, registrar_id, created, expires, client_hold, client_lock, server_hold, server_lock
-                 FROM domains WHERE name = ?1",
-                [name],
-                |r| {
-                    let flags: [bool; 4] = [r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?];
-                    Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?, r.get(2)?, r.get(3)?, flags))
-                },
-            )
-            .optional()?;
-        let Some((name, registrar_id, created, expires, flags)) = row else {
-            return Ok(None);
-        };
-        let mut stmt = self
-            .conn
-            .prepare("SELECT role, handle FROM domain_contacts WHERE domain = ?1 ORDER BY pos")?;
-        let contacts = stmt
-            .query_map([&name], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut stmt = self.conn.prepare(
-            "SELECT h.host, COALESCE(GROUP_CONCAT(a.address, ' '), '') FROM domain_hosts h
-             LEFT JOIN host_addresses a ON a.host = h.host WHERE h.domain = ?1 GROUP BY h.pos ORDER BY h.pos",
+/// Writes a domain's nameserver set: hosts are shared and created on first
+/// use; given addresses replace a host's addresses.
+pub(super) fn put_nameservers(
+    tx: &rusqlite::Transaction<'_>,
+    domain: &str,
+    list: &[crate::template::Nameserver],
+    now: &str,
+) -> StoreResult<()> {
+    tx.execute("DELETE FROM domain_hosts WHERE domain = ?1", [domain])?;
+    for (pos, ns) in list.iter().enumerate() {
+        tx.execute(
+            "INSERT OR IGNORE INTO hosts (name, created) VALUES (?1, ?2)",
+            params![ns.host, now],
         )?;
-        let nameservers = stmt
-            .query_map([&name], |r| {
-                let addrs: String = r.get(1)?;
-                Ok((
-                    r.get(0)?,
-                    addrs.split_whitespace().map(str::to_string).collect(),
-                ))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        let words = ["clientHold", "clientLock", "serverHold", "serverLock"];
-        let mut status: Vec<String> = words
-            .iter()
-            .zip(flags)
-            .filter(|(_, on)| *on)
-            .map(|(w, _)| w.to_string())
-            .collect();
-        if status.is_empty() {
-            status.push("active".into());
+        if !ns.addresses.is_empty() {
+            tx.execute("DELETE FROM host_addresses WHERE host = ?1", [&ns.host])?;
+            for (i, addr) in ns.addresses.iter().enumerate() {
+                tx.execute(
+                    "INSERT INTO host_addresses (host, pos, address) VALUES (?1, ?2, ?3)",
+                    params![ns.host, i, addr],
+                )?;
+            }
         }
-        Ok(Some(DomainRow {
-            name,
-            registrar_id,
-            created,
-            expires,
-            contacts,
-            nameservers,
-            status,
-        }))
+        tx.execute(
+            "INSERT INTO domain_hosts (domain, pos, host) VALUES (?1, ?2, ?3)",
+            params![domain, pos, ns.host],
+        )?;
     }
-
-    /// A person with every field.
-    pub fn person(&self, handle: &str) -> StoreResult<Option<PersonRow>> {
-        let row = self
-            .conn
-            .query_row(
-                "SELECT handle, registrar_id, type, COALESCE(personname, ''), COALESCE(organization, ''), street,
-                    postal_code, city, country, phone, COALESCE(fax, ''), email, hide_phone, hide_fax, hide_email,
-                    remarks, created, updated FROM persons WHERE handle = ?1",
-                [handle],
-                |r| {
-                    let mut fields = Vec::new();
-                    let names = [
-                        "type", "personname", "organization", "street address", "postal code", "city", "country",
-                        "phone", "fax-no", "e-mail",
-                    ];
-                    for (i, n) in names.iter().enumerate() {
-                        fields.push((n.to_string(), r.get::<_, String>(i + 2)?));
-                    }
-                    for (i, n) in ["whoishidephone", "whoishidefax", "whoishide"].iter().enumerate() {
-                        let v: bool = r.get(i + 12)?;
-                        fields.push((n.to_string(), if v { "Y" } else { "N" }.to_string()));
-                    }
-                    for (i, n) in ["remarks", "created", "updated"].iter().enumerate() {
-                        fields.push((n.to_string(), r.get::<_, String>(i + 15)?));
-                    }
-                    Ok(PersonRow { handle: r.get(0)?, registrar_id: r.get(1)?, fields })
-                },
-            )
-            .optional()?;
-        Ok(row)
-    }
+    Ok(())
 }

@@ -123,10 +123,81 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX outbox_undelivered ON outbox (next_attempt) WHERE delivered IS NULL;
     "#,
+    // 2: the command set: history, pending requests, billing, domain lifecycle fields.
+    r#"
+    ALTER TABLE domains ADD COLUMN authinfo TEXT;
+    ALTER TABLE domains ADD COLUMN billing TEXT NOT NULL DEFAULT 'registrar'
+        CHECK (billing IN ('registrar', 'holder'));
+    ALTER TABLE domains ADD COLUMN zone_delete INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE domains ADD COLUMN redemption_until TEXT;
+
+    CREATE TABLE pending (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL CHECK (kind IN ('transfer', 'update', 'delete', 'person-update')),
+        object TEXT NOT NULL,
+        registrar_id INTEGER NOT NULL REFERENCES registrars (id),
+        other_registrar INTEGER REFERENCES registrars (id),
+        server_trid TEXT NOT NULL,
+        client_trid TEXT,
+        requested TEXT NOT NULL,
+        deadline TEXT NOT NULL,
+        execute_at TEXT,
+        mode TEXT,
+        payload TEXT NOT NULL DEFAULT '',
+        state TEXT NOT NULL DEFAULT 'open'
+            CHECK (state IN ('open', 'executed', 'rejected', 'expired', 'withdrawn')),
+        closed TEXT
+    );
+    CREATE UNIQUE INDEX pending_open ON pending (object) WHERE state = 'open';
+
+    CREATE TABLE history (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        object TEXT NOT NULL,
+        at TEXT NOT NULL,
+        server_trid TEXT NOT NULL,
+        client_trid TEXT,
+        registrar_id INTEGER,
+        action TEXT NOT NULL,
+        before TEXT NOT NULL,
+        after TEXT NOT NULL
+    );
+    CREATE INDEX history_object ON history (object, id);
+
+    ALTER TABLE registrars ADD COLUMN credit_cents INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE ledger (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        registrar_id INTEGER NOT NULL REFERENCES registrars (id),
+        at TEXT NOT NULL,
+        server_trid TEXT,
+        object TEXT,
+        kind TEXT NOT NULL CHECK (kind IN ('credit', 'create', 'renew', 'transfer', 'restore', 'refund')),
+        amount_cents INTEGER NOT NULL,
+        balance_cents INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// The newest schema version this build knows.
 pub const CURRENT: i64 = MIGRATIONS.len() as i64;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_run_once_and_in_order() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        migrate(&mut conn).unwrap();
+        let v: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, CURRENT);
+        conn.pragma_update(None, "user_version", CURRENT + 1)
+            .unwrap();
+        assert!(matches!(migrate(&mut conn), Err(StoreError::TooNew { .. })));
+    }
+}
 
 /// Brings the database up to [`CURRENT`], one transaction per migration.
 pub fn migrate(conn: &mut Connection) -> StoreResult<()> {

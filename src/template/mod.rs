@@ -18,7 +18,10 @@ pub use envelope::{Envelope, HeaderFields, parse_envelope};
 pub use keys::{KeyRule, Presence, key_rule};
 pub use object::{RawAttr, RawObject, parse_object};
 pub use render::{pairs, render_body, render_object};
-pub use spec::{CheckSpec, DomainCreate, Nameserver, PersonCreate, PersonType, Spec, validate};
+pub use spec::{
+    CheckSpec, Delete, DomainCreate, DomainUpdate, Nameserver, Nscupdate, PersonChanges,
+    PersonCreate, PersonType, PersonUpdate, Renew, Spec, Transfer, Withdraw, validate,
+};
 pub use values::{check_domain_name, check_email, check_handle, check_host_name};
 
 use crate::rejection::Rejection;

@@ -8,7 +8,8 @@ use super::object::RawAttr;
 /// The column where values start.
 const VALUE_COLUMN: usize = 16;
 
-/// Renders `key: value` lines; `continuable` keys may wrap within `width`.
+/// Renders `key: value` lines; `continuable` keys may wrap within `width`; a
+/// pair with the key `#` is a comment line.
 pub fn render_object(
     attrs: &[(&str, &str)],
     continuable: impl Fn(&str) -> bool,
@@ -16,6 +17,11 @@ pub fn render_object(
 ) -> String {
     let mut out = String::new();
     for (key, value) in attrs {
+        if *key == "#" {
+            out.push_str(format!("# {value}").trim_end());
+            out.push('\n');
+            continue;
+        }
         let head = format!("{key}:");
         let pad = VALUE_COLUMN.max(head.len() + 1);
         let mut line = format!("{head:<pad$}");

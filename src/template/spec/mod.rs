@@ -22,17 +22,32 @@ use crate::rejection::{Code, Rejection};
 pub enum Spec {
     /// `create` of a domain.
     DomainCreate(DomainCreate),
+    /// `update` of a domain.
+    DomainUpdate(DomainUpdate),
+    /// `nscupdate`.
+    Nscupdate(Nscupdate),
+    /// `delete` of a domain.
+    Delete(Delete),
+    /// `undelete`.
+    Undelete(String),
+    /// `renew`.
+    Renew(Renew),
+    /// `regtransfer`.
+    Transfer(Transfer),
+    /// `transferack` (true) or `transfernack` (false).
+    TransferDecision(String, bool),
+    /// `billwithdraw`.
+    Withdraw(Withdraw),
     /// `perscreate`.
     PersonCreate(PersonCreate),
+    /// `persupdate`.
+    PersonUpdate(PersonUpdate),
+    /// `persdelete` of a handle.
+    PersonDelete(String),
     /// `check` of a domain name or a handle.
     Check(CheckSpec),
-    /// A transaction whose rules this build does not implement yet.
-    Unsupported {
-        /// The transaction.
-        transaction: Transaction,
-        /// The object's name (domain or handle).
-        object: String,
-    },
+    /// `info` of a domain or a handle.
+    Info(CheckSpec),
 }
 
 impl Spec {
@@ -40,15 +55,24 @@ impl Spec {
     pub fn object(&self) -> &str {
         match self {
             Spec::DomainCreate(d) => &d.name,
+            Spec::DomainUpdate(d) => &d.name,
+            Spec::Nscupdate(d) => &d.name,
+            Spec::Delete(d) => &d.name,
+            Spec::Renew(d) => &d.name,
+            Spec::Transfer(d) => &d.name,
+            Spec::Withdraw(d) => &d.name,
+            Spec::Undelete(name) | Spec::TransferDecision(name, _) | Spec::PersonDelete(name) => {
+                name
+            }
             Spec::PersonCreate(_) => "AUTO",
-            Spec::Check(c) => &c.name,
-            Spec::Unsupported { object, .. } => object,
+            Spec::PersonUpdate(p) => &p.handle,
+            Spec::Check(c) | Spec::Info(c) => &c.name,
         }
     }
 }
 
 /// A nameserver with its addresses (RFC 5952 form).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Nameserver {
     /// Host name, lower-case ACE.
     pub host: String,
@@ -76,7 +100,7 @@ pub struct DomainCreate {
 }
 
 /// The kind of a contact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum PersonType {
     /// A private person.
     Nat,
@@ -130,7 +154,115 @@ pub struct PersonCreate {
     pub remarks: Vec<String>,
 }
 
-/// A `check` question.
+/// An `update` of a domain: each key given replaces that whole set.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DomainUpdate {
+    /// The domain.
+    pub name: String,
+    /// New holder (a holder change).
+    pub registrant: Option<String>,
+    /// New admin contact.
+    pub admin_c: Option<String>,
+    /// New technical contacts, 1..2.
+    pub tech_c: Option<Vec<String>>,
+    /// New zone contact.
+    pub zone_c: Option<String>,
+    /// `client-hold`.
+    pub client_hold: Option<bool>,
+    /// `client-lock`.
+    pub client_lock: Option<bool>,
+}
+
+/// An `nscupdate`: the new nameserver set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nscupdate {
+    /// The domain.
+    pub name: String,
+    /// The whole new set.
+    pub nameservers: Vec<Nameserver>,
+}
+
+/// A `delete`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Delete {
+    /// The domain.
+    pub name: String,
+    /// `scheduledate: expiration` (the default) rather than `now`.
+    pub at_expiration: bool,
+}
+
+/// A `renew`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Renew {
+    /// The domain.
+    pub name: String,
+    /// Years.
+    pub period: u32,
+}
+
+/// A `regtransfer`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transfer {
+    /// The domain.
+    pub name: String,
+    /// Free text for the holder and the losing registrar.
+    pub registrarinfo: Option<String>,
+    /// The domain's authinfo (profile mode `authinfo`).
+    pub authinfo: Option<String>,
+}
+
+/// A `billwithdraw`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Withdraw {
+    /// The domain.
+    pub name: String,
+    /// Also take the domain out of the zone.
+    pub zone_delete: bool,
+}
+
+/// Person fields as given (each `None` when absent).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PersonChanges {
+    /// NAT, JUR or ROLE.
+    pub kind: Option<PersonType>,
+    /// Name.
+    pub personname: Option<String>,
+    /// Organisation.
+    pub organization: Option<String>,
+    /// All street lines.
+    pub street: Option<Vec<String>>,
+    /// Postal code.
+    pub postal_code: Option<String>,
+    /// City.
+    pub city: Option<String>,
+    /// Country.
+    pub country: Option<String>,
+    /// Phone.
+    pub phone: Option<String>,
+    /// Fax.
+    pub fax: Option<String>,
+    /// E-mail.
+    pub email: Option<String>,
+    /// Hide phone.
+    pub hide_phone: Option<bool>,
+    /// Hide fax.
+    pub hide_fax: Option<bool>,
+    /// Hide e-mail.
+    pub hide_email: Option<bool>,
+    /// All remarks lines.
+    pub remarks: Option<Vec<String>>,
+}
+
+/// A `persupdate`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonUpdate {
+    /// The handle.
+    pub handle: String,
+    /// The keys given, each replacing the stored value(s).
+    pub changes: PersonChanges,
+}
+
+/// A `check` or `info` question.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckSpec {
     /// Domain or person.
@@ -342,27 +474,13 @@ fn typed(
     p: &Profile,
     f: &mut Findings,
 ) -> Option<Spec> {
+    use Transaction as T;
     match (t, class) {
-        (Transaction::Create, ObjectClass::Domain) => {
-            domain::domain_create(attrs, p, f).map(Spec::DomainCreate)
-        }
-        (Transaction::Perscreate, ObjectClass::Person) => {
-            person::person_create(attrs, f).map(Spec::PersonCreate)
-        }
-        (Transaction::Check, _) => domain::check(class, attrs, p, f).map(Spec::Check),
-        _ => {
-            let object = one(
-                attrs,
-                if class == ObjectClass::Domain {
-                    "domain"
-                } else {
-                    "nic-hdl"
-                },
-            );
-            Some(Spec::Unsupported {
-                transaction: t,
-                object: object.map(|a| a.value.clone()).unwrap_or_default(),
-            })
-        }
+        (T::Perscreate, _) => person::person_create(attrs, f).map(Spec::PersonCreate),
+        (T::Persupdate, _) => person::person_update(attrs, p, f).map(Spec::PersonUpdate),
+        (T::Persdelete, _) => person::handle(attrs, p, f).map(Spec::PersonDelete),
+        (T::Check, _) => domain::check(class, attrs, p, f).map(Spec::Check),
+        (T::Info, _) => domain::check(class, attrs, p, f).map(Spec::Info),
+        _ => domain::typed(t, attrs, p, f),
     }
 }

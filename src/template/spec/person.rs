@@ -1,12 +1,15 @@
-//! Typed rules for `perscreate` (template.md sections 5 and 6).
+//! Typed rules for person objects: `perscreate`, `persupdate`, and the handle
+//! of `persdelete`/`info`/`check` (template.md section 6).
 //!
 //! Input: the attributes kept by the generic rules. Output: a
-//! [`PersonCreate`], or `None` with every error recorded in the [`Findings`].
+//! [`PersonCreate`] or [`PersonUpdate`], or `None` with every error recorded
+//! in the [`Findings`].
 //! Invariants: the handle must be `AUTO` (the registry assigns it); a name is
 //! mandatory for NAT and ROLE, an organisation for JUR and refused for ROLE;
 //! errors are recorded in the same order as the checks below.
 
-use super::{Findings, PersonCreate, PersonType, one, values};
+use super::{Findings, PersonChanges, PersonCreate, PersonType, PersonUpdate, one, values};
+use crate::config::Profile;
 use crate::rejection::{Code, Rejection};
 use crate::template::object::RawAttr;
 use crate::template::values as v;
@@ -29,15 +32,17 @@ fn opt<T>(
     }
 }
 
-/// `perscreate`.
-pub(super) fn person_create(attrs: &[&RawAttr], f: &mut Findings) -> Option<PersonCreate> {
-    check_auto_handle(attrs, f);
+/// Every person field that is given, validated; `None` if any given value
+/// is invalid (each error recorded).
+pub(super) fn person_fields(attrs: &[&RawAttr], f: &mut Findings) -> Option<PersonChanges> {
     let kind = person_type(attrs, f);
     let text =
         |key: &str, f: &mut Findings| opt(one(attrs, key), f, |a, _| v::check_text(&a.value, 255));
-    let personname = text("personname", f);
-    let organization = text("organization", f);
-    let city = text("city", f);
+    let (personname, organization, city) = (
+        text("personname", f),
+        text("organization", f),
+        text("city", f),
+    );
     let postal_code = postal_code(attrs, f);
     let country = opt(one(attrs, "country"), f, |a, _| v::check_country(&a.value));
     let phone_no = |key: &str, f: &mut Findings| {
@@ -47,33 +52,87 @@ pub(super) fn person_create(attrs: &[&RawAttr], f: &mut Findings) -> Option<Pers
     };
     let (phone, fax) = (phone_no("phone", f), phone_no("fax-no", f));
     let email = opt(one(attrs, "e-mail"), f, |a, _| v::check_email(&a.value));
-    let flag = |key: &str, f: &mut Findings| {
-        opt(one(attrs, key), f, |a, _| v::check_flag(&a.value)).map(|o| o.unwrap_or(false))
-    };
+    let flag =
+        |key: &str, f: &mut Findings| opt(one(attrs, key), f, |a, _| v::check_flag(&a.value));
     let (hide_phone, hide_fax, hide_email) = (
         flag("whoishidephone", f),
         flag("whoishidefax", f),
         flag("whoishide", f),
     );
     let street = street(attrs, f);
-    let remarks = text_lines(&values(attrs, "remarks"), f);
-    let (kind, personname, organization) = (kind.ok()??, personname.ok()?, organization.ok()?);
-    check_names(kind, &personname, &organization, attrs, f);
-    Some(PersonCreate {
-        kind,
-        personname,
-        organization,
+    let remarks = values(attrs, "remarks");
+    let remarks = (!remarks.is_empty()).then(|| text_lines(&remarks, f));
+    Some(PersonChanges {
+        kind: kind.ok()?,
+        personname: personname.ok()?,
+        organization: organization.ok()?,
         street,
-        postal_code: postal_code.ok()??,
-        city: city.ok()??,
-        country: country.ok()??,
-        phone: phone.ok()??,
+        postal_code: postal_code.ok()?,
+        city: city.ok()?,
+        country: country.ok()?,
+        phone: phone.ok()?,
         fax: fax.ok()?,
-        email: email.ok()??,
+        email: email.ok()?,
         hide_phone: hide_phone.ok()?,
         hide_fax: hide_fax.ok()?,
         hide_email: hide_email.ok()?,
         remarks,
+    })
+}
+
+/// `perscreate`: the fields, with the mandatory ones present (the generic
+/// rules reported any missing) and the name rules of the type.
+pub(super) fn person_create(attrs: &[&RawAttr], f: &mut Findings) -> Option<PersonCreate> {
+    check_auto_handle(attrs, f);
+    let c = person_fields(attrs, f)?;
+    let kind = c.kind?;
+    check_names(kind, &c.personname, &c.organization, attrs, f);
+    Some(PersonCreate {
+        kind,
+        personname: c.personname,
+        organization: c.organization,
+        street: c.street.unwrap_or_default(),
+        postal_code: c.postal_code?,
+        city: c.city?,
+        country: c.country?,
+        phone: c.phone?,
+        fax: c.fax,
+        email: c.email?,
+        hide_phone: c.hide_phone.unwrap_or(false),
+        hide_fax: c.hide_fax.unwrap_or(false),
+        hide_email: c.hide_email.unwrap_or(false),
+        remarks: c.remarks.unwrap_or_default(),
+    })
+}
+
+/// The handle named in `nic-hdl:` (persupdate, persdelete, info).
+pub(super) fn handle(attrs: &[&RawAttr], p: &Profile, f: &mut Findings) -> Option<String> {
+    let a = one(attrs, "nic-hdl")?;
+    v::check_handle(&a.value, &p.handle_suffix)
+        .map_err(|r| f.at(a, r))
+        .ok()
+}
+
+/// `persupdate`: the handle and the fields to replace.
+pub(super) fn person_update(
+    attrs: &[&RawAttr],
+    p: &Profile,
+    f: &mut Findings,
+) -> Option<PersonUpdate> {
+    let handle = handle(attrs, p, f);
+    let changes = person_fields(attrs, f);
+    if let (Some(PersonType::Role), Some(a)) = (
+        changes.as_ref().and_then(|c| c.kind),
+        one(attrs, "organization"),
+    ) {
+        f.at(
+            a,
+            Rejection::new(Code::KeyNotAllowed).detail("not allowed for ROLE"),
+        );
+    }
+    Some(PersonUpdate {
+        handle: handle?,
+        changes: changes?,
     })
 }
 
@@ -115,16 +174,19 @@ fn postal_code(attrs: &[&RawAttr], f: &mut Findings) -> Result<Option<String>, (
     })
 }
 
-/// `street address:` at most 4 lines; the valid ones.
-fn street(attrs: &[&RawAttr], f: &mut Findings) -> Vec<String> {
+/// `street address:` at most 4 lines; the valid ones (`None` if none given).
+fn street(attrs: &[&RawAttr], f: &mut Findings) -> Option<Vec<String>> {
     let street_attrs = values(attrs, "street address");
+    if street_attrs.is_empty() {
+        return None;
+    }
     if let Some(fifth) = street_attrs.get(4) {
         f.at(
             fifth,
             Rejection::new(Code::OutOfRange).detail("at most 4 street address lines"),
         );
     }
-    text_lines(&street_attrs, f)
+    Some(text_lines(&street_attrs, f))
 }
 
 /// The valid free-text values of the attributes, each error recorded.

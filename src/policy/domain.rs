@@ -1,0 +1,358 @@
+//! Domain rules and effects: create, update, nscupdate, renew, info.
+//!
+//! Invariants: only the sponsor changes a domain (6104); the status rules of
+//! lifecycle.md section 6 apply (6105, 6106); contacts are handles the acting
+//! registrar created (6102); a holder change waits for the objection period
+//! (a pending `update`, 1002) instead of being executed.
+
+use super::render::{self, View};
+use super::{Act, Decision, Op, Rules, sponsored, status_allows};
+use crate::config::Profile;
+use crate::rejection::{Code, Rejection};
+use crate::reply::rfc3339;
+use crate::store::{DomainRow, HistoryEntry, PendingRequest, StoreError, Tx};
+use crate::template::{
+    DomainCreate, DomainUpdate, Nameserver, Nscupdate, ObjectClass, Renew, Spec, Transaction,
+};
+use chrono::{DateTime, Duration, Months, Utc};
+
+/// Each handle exists and was created by the acting registrar (6102).
+fn check_handles(
+    tx: &Tx<'_>,
+    registrar_id: u32,
+    handles: &[(&str, &str)],
+    errors: &mut Vec<Rejection>,
+) -> Result<(), StoreError> {
+    for (key, handle) in handles {
+        let why = match tx.person(handle)? {
+            Some(p) if p.registrar_id == registrar_id => continue,
+            Some(_) => "not yours",
+            None => "unknown",
+        };
+        errors.push(
+            Rejection::new(Code::HandleNotUsable)
+                .key(key)
+                .detail(format!("{handle}: {why}")),
+        );
+    }
+    Ok(())
+}
+
+/// Hosts whose addresses would change while other registrars' domains use them (6112).
+fn check_hosts(
+    tx: &Tx<'_>,
+    registrar_id: u32,
+    list: &[Nameserver],
+    errors: &mut Vec<Rejection>,
+) -> Result<(), StoreError> {
+    let set = |v: &[String]| {
+        v.iter()
+            .cloned()
+            .collect::<std::collections::BTreeSet<String>>()
+    };
+    for ns in list {
+        let stored = tx.host_addresses(&ns.host)?;
+        let changes = stored
+            .as_ref()
+            .is_some_and(|a| !ns.addresses.is_empty() && set(a) != set(&ns.addresses));
+        if changes && tx.host_used_by_others(&ns.host, registrar_id)? {
+            errors.push(
+                Rejection::new(Code::HostInUse)
+                    .key("nserver")
+                    .detail(format!("{}: addresses differ from the host's", ns.host)),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `create`.
+pub(super) fn check_create(
+    tx: &Tx<'_>,
+    registrar_id: u32,
+    d: &DomainCreate,
+    errors: &mut Vec<Rejection>,
+) -> Result<(), StoreError> {
+    if tx.domain(&d.name)?.is_some() {
+        errors.push(
+            Rejection::new(Code::DomainExists)
+                .key("domain")
+                .detail(d.name.clone()),
+        );
+    }
+    let mut handles: Vec<(&str, &str)> = vec![("registrant", d.registrant.as_str())];
+    handles.extend(d.admin_c.iter().map(|h| ("admin-c", h.as_str())));
+    handles.extend(d.tech_c.iter().map(|h| ("tech-c", h.as_str())));
+    handles.extend(d.zone_c.iter().map(|h| ("zone-c", h.as_str())));
+    check_handles(tx, registrar_id, &handles, errors)?;
+    check_hosts(tx, registrar_id, &d.nameservers, errors)
+}
+
+fn changes_contacts(u: &DomainUpdate) -> bool {
+    u.registrant.is_some() || u.admin_c.is_some() || u.tech_c.is_some() || u.zone_c.is_some()
+}
+
+/// `update`.
+pub(super) fn check_update(
+    tx: &Tx<'_>,
+    registrar_id: u32,
+    u: &DomainUpdate,
+    errors: &mut Vec<Rejection>,
+) -> Result<(), StoreError> {
+    let Some(d) = sponsored(tx, registrar_id, &u.name, errors)? else {
+        return Ok(());
+    };
+    status_allows(
+        &d,
+        if changes_contacts(u) {
+            Op::Update
+        } else {
+            Op::FlagsOnly
+        },
+        errors,
+    );
+    let mut handles: Vec<(&str, &str)> = Vec::new();
+    handles.extend(u.registrant.iter().map(|h| ("registrant", h.as_str())));
+    handles.extend(u.admin_c.iter().map(|h| ("admin-c", h.as_str())));
+    handles.extend(u.tech_c.iter().flatten().map(|h| ("tech-c", h.as_str())));
+    handles.extend(u.zone_c.iter().map(|h| ("zone-c", h.as_str())));
+    check_handles(tx, registrar_id, &handles, errors)
+}
+
+/// `nscupdate`.
+pub(super) fn check_nscupdate(
+    tx: &Tx<'_>,
+    registrar_id: u32,
+    n: &Nscupdate,
+    errors: &mut Vec<Rejection>,
+) -> Result<(), StoreError> {
+    let Some(d) = sponsored(tx, registrar_id, &n.name, errors)? else {
+        return Ok(());
+    };
+    status_allows(&d, Op::Nameservers, errors);
+    check_hosts(tx, registrar_id, &n.nameservers, errors)
+}
+
+fn parse_time(s: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| StoreError::Corrupt(format!("time {s}")))
+}
+
+fn years(t: DateTime<Utc>, n: u32) -> DateTime<Utc> {
+    t.checked_add_months(Months::new(12 * n)).unwrap_or(t)
+}
+
+/// The expiry a renewal gives, if within `max_period` years from now (6109).
+fn renewed(
+    d: &DomainRow,
+    r: &Renew,
+    profile: &Profile,
+    now: DateTime<Utc>,
+) -> Result<Result<DateTime<Utc>, Rejection>, StoreError> {
+    let new = years(parse_time(&d.expires)?, r.period);
+    if new > years(now, profile.max_period) {
+        let detail = format!("{} years from now at most", profile.max_period);
+        return Ok(Err(Rejection::new(Code::PeriodExceeds)
+            .key("period")
+            .detail(detail)));
+    }
+    Ok(Ok(new))
+}
+
+/// `renew`.
+pub(super) fn check_renew(
+    tx: &Tx<'_>,
+    registrar_id: u32,
+    r: &Renew,
+    rules: Rules<'_>,
+    now: DateTime<Utc>,
+    errors: &mut Vec<Rejection>,
+) -> Result<(), StoreError> {
+    let Some(d) = sponsored(tx, registrar_id, &r.name, errors)? else {
+        return Ok(());
+    };
+    status_allows(&d, Op::Renew, errors);
+    if let Err(e) = renewed(&d, r, rules.profile, now)? {
+        errors.push(e);
+    }
+    Ok(())
+}
+
+/// The object text of a domain for history and info.
+fn text(d: &DomainRow, profile: &Profile) -> String {
+    render::object_text(
+        &render::domain_pairs(d, "update"),
+        ObjectClass::Domain,
+        Transaction::Update,
+        &profile.source,
+    )
+}
+
+fn record(
+    tx: &mut Tx<'_>,
+    act: Act<'_>,
+    name: &str,
+    action: &str,
+    before: &str,
+    profile: &Profile,
+) -> Result<(), StoreError> {
+    let after = tx
+        .domain(name)?
+        .map(|d| text(&d, profile))
+        .unwrap_or_default();
+    let at = rfc3339(act.now);
+    tx.touch_domain(name, &at)?;
+    tx.insert_history(&HistoryEntry {
+        object: name,
+        at: &at,
+        server_trid: act.server_trid,
+        client_trid: act.client_trid,
+        registrar_id: Some(act.registrar_id),
+        action,
+        before,
+        after: &after,
+    })
+}
+
+/// Carries out a checked domain template (a dry run only computes the reply).
+pub(super) fn apply(
+    tx: &mut Tx<'_>,
+    spec: &Spec,
+    rules: Rules<'_>,
+    act: Act<'_>,
+) -> Result<Decision, StoreError> {
+    match spec {
+        Spec::DomainCreate(d) => create(tx, d, rules.profile, act),
+        Spec::DomainUpdate(u) => update(tx, u, rules.profile, act),
+        Spec::Nscupdate(n) => {
+            if !act.dry_run {
+                let before = tx
+                    .domain(&n.name)?
+                    .map(|d| text(&d, rules.profile))
+                    .unwrap_or_default();
+                tx.replace_nameservers(&n.name, &n.nameservers, &rfc3339(act.now))?;
+                record(tx, act, &n.name, "nscupdate", &before, rules.profile)?;
+            }
+            Ok(Decision::success(&n.name))
+        }
+        Spec::Renew(r) => renew(tx, r, rules.profile, act),
+        _ => Ok(Decision::success(spec.object())),
+    }
+}
+
+fn create(
+    tx: &mut Tx<'_>,
+    d: &DomainCreate,
+    profile: &Profile,
+    act: Act<'_>,
+) -> Result<Decision, StoreError> {
+    let expires = years(act.now, d.period);
+    if !act.dry_run {
+        tx.insert_domain(d, act.registrar_id, &rfc3339(act.now), &rfc3339(expires))?;
+        record(tx, act, &d.name, "create", "", profile)?;
+    }
+    Ok(Decision {
+        expires: Some(expires),
+        ..Decision::success(&d.name)
+    })
+}
+
+fn renew(
+    tx: &mut Tx<'_>,
+    r: &Renew,
+    profile: &Profile,
+    act: Act<'_>,
+) -> Result<Decision, StoreError> {
+    let Some(d) = tx.domain(&r.name)? else {
+        return Ok(Decision::success(&r.name));
+    };
+    let expires = match renewed(&d, r, profile, act.now)? {
+        Ok(t) => t,
+        Err(_) => parse_time(&d.expires)?,
+    };
+    if !act.dry_run {
+        let before = text(&d, profile);
+        tx.set_expires(&r.name, &rfc3339(expires))?;
+        record(tx, act, &r.name, "renew", &before, profile)?;
+    }
+    Ok(Decision {
+        expires: Some(expires),
+        ..Decision::success(&r.name)
+    })
+}
+
+/// An update; a holder change waits for the objection period.
+fn update(
+    tx: &mut Tx<'_>,
+    u: &DomainUpdate,
+    profile: &Profile,
+    act: Act<'_>,
+) -> Result<Decision, StoreError> {
+    let Some(d) = tx.domain(&u.name)? else {
+        return Ok(Decision::success(&u.name));
+    };
+    let holder_change = u
+        .registrant
+        .as_ref()
+        .is_some_and(|r| d.role("registrant").first() != Some(r));
+    if holder_change {
+        if !act.dry_run {
+            let payload =
+                serde_json::to_string(u).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let deadline = rfc3339(act.now + Duration::days(profile.objection_period_days));
+            tx.insert_pending(&PendingRequest {
+                kind: "update",
+                object: &u.name,
+                registrar_id: act.registrar_id,
+                other_registrar: None,
+                server_trid: act.server_trid,
+                client_trid: act.client_trid,
+                requested: &rfc3339(act.now),
+                deadline: &deadline,
+                execute_at: None,
+                mode: Some("objection"),
+                payload: &payload,
+            })?;
+        }
+        return Ok(Decision::pending(&u.name, Code::PendingObjection));
+    }
+    if !act.dry_run {
+        let before = text(&d, profile);
+        for (role, value) in [("admin-c", &u.admin_c), ("zone-c", &u.zone_c)] {
+            if let Some(h) = value {
+                tx.replace_contacts(&u.name, role, std::slice::from_ref(h))?;
+            }
+        }
+        if let Some(tech) = &u.tech_c {
+            tx.replace_contacts(&u.name, "tech-c", tech)?;
+        }
+        tx.set_client_flags(&u.name, u.client_hold, u.client_lock)?;
+        record(tx, act, &u.name, "update", &before, profile)?;
+    }
+    Ok(Decision::success(&u.name))
+}
+
+/// The `info` appendix of a domain: the sponsor's or the public view.
+pub(super) fn info_text(d: &DomainRow, registrar_id: u32, profile: &Profile) -> String {
+    let view = if d.registrar_id == registrar_id {
+        View::Full
+    } else {
+        View::Public
+    };
+    let mut pairs = render::domain_pairs(d, "update");
+    let note = |k: &str, v: String| ("#".to_string(), format!("{k}: {v}"));
+    pairs.insert(2, note("status", d.status.join(" ")));
+    pairs.insert(3, note("expires", d.expires.clone()));
+    pairs.insert(4, note("sponsor", d.registrar_id.to_string()));
+    if view == View::Public {
+        pairs.retain(|(k, _)| k != "client-hold" && k != "client-lock");
+    }
+    let object = render::object_text(
+        &pairs,
+        ObjectClass::Domain,
+        Transaction::Update,
+        &profile.source,
+    );
+    render::template(Transaction::Update, registrar_id, &object)
+}

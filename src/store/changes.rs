@@ -1,0 +1,263 @@
+//! Changes to existing objects (update, nameserver set, expiry, person data,
+//! deletion), the history of every change, and pending requests.
+//! Invariant: hosts that no domain uses any more are removed in the same
+//! transaction that stopped using them.
+
+use super::objects::put_nameservers;
+use super::{Store, StoreResult, Tx};
+use crate::template::{Nameserver, PersonCreate};
+use rusqlite::params;
+
+/// One change of an object, with the object before and after (template text).
+#[derive(Debug, Clone)]
+pub struct HistoryEntry<'a> {
+    /// Domain name or handle.
+    pub object: &'a str,
+    /// RFC 3339.
+    pub at: &'a str,
+    /// Ours.
+    pub server_trid: &'a str,
+    /// The registrar's.
+    pub client_trid: Option<&'a str>,
+    /// Who changed it (None: the registry).
+    pub registrar_id: Option<u32>,
+    /// What happened (`create`, `update`, ..., `set-status`).
+    pub action: &'a str,
+    /// The object before ("" when created).
+    pub before: &'a str,
+    /// The object after ("" when deleted).
+    pub after: &'a str,
+}
+
+/// A request waiting for a person or a deadline (lifecycle.md).
+#[derive(Debug, Clone)]
+pub struct PendingRequest<'a> {
+    /// `transfer`, `update`, `delete` or `person-update`.
+    pub kind: &'a str,
+    /// Domain name or handle.
+    pub object: &'a str,
+    /// The requesting registrar.
+    pub registrar_id: u32,
+    /// The other registrar concerned (losing registrar of a transfer).
+    pub other_registrar: Option<u32>,
+    /// The request's server-trid (follow-up mails carry it).
+    pub server_trid: &'a str,
+    /// The registrar's client-trid.
+    pub client_trid: Option<&'a str>,
+    /// RFC 3339.
+    pub requested: &'a str,
+    /// When the lifecycle engine decides (RFC 3339).
+    pub deadline: &'a str,
+    /// When to carry it out if not the deadline (e.g. at expiration).
+    pub execute_at: Option<&'a str>,
+    /// Transfer mode or scheduling detail.
+    pub mode: Option<&'a str>,
+    /// The change to carry out (JSON).
+    pub payload: &'a str,
+}
+
+impl Tx<'_> {
+    /// Replaces the handles of one contact role of a domain.
+    pub fn replace_contacts(
+        &mut self,
+        domain: &str,
+        role: &str,
+        handles: &[String],
+    ) -> StoreResult<()> {
+        self.tx.execute(
+            "DELETE FROM domain_contacts WHERE domain = ?1 AND role = ?2",
+            params![domain, role],
+        )?;
+        let base: i64 = self.tx.query_row(
+            "SELECT COALESCE(MAX(pos), -1) + 1 FROM domain_contacts WHERE domain = ?1",
+            [domain],
+            |r| r.get(0),
+        )?;
+        for (i, h) in handles.iter().enumerate() {
+            self.tx.execute(
+                "INSERT INTO domain_contacts (domain, role, pos, handle) VALUES (?1, ?2, ?3, ?4)",
+                params![domain, role, base + i as i64, h],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Sets the registrar's flags that are given.
+    pub fn set_client_flags(
+        &mut self,
+        domain: &str,
+        hold: Option<bool>,
+        lock: Option<bool>,
+    ) -> StoreResult<()> {
+        if let Some(h) = hold {
+            self.tx.execute(
+                "UPDATE domains SET client_hold = ?2 WHERE name = ?1",
+                params![domain, h],
+            )?;
+        }
+        if let Some(l) = lock {
+            self.tx.execute(
+                "UPDATE domains SET client_lock = ?2 WHERE name = ?1",
+                params![domain, l],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Replaces a domain's nameserver set and removes unused hosts.
+    pub fn replace_nameservers(
+        &mut self,
+        domain: &str,
+        list: &[Nameserver],
+        now: &str,
+    ) -> StoreResult<()> {
+        put_nameservers(&self.tx, domain, list, now)?;
+        self.remove_unused_hosts()
+    }
+
+    /// Removes hosts no domain uses.
+    pub fn remove_unused_hosts(&mut self) -> StoreResult<()> {
+        self.tx.execute(
+            "DELETE FROM hosts WHERE name NOT IN (SELECT host FROM domain_hosts)",
+            [],
+        )?;
+        Ok(())
+    }
+
+    /// Sets a domain's expiry.
+    pub fn set_expires(&mut self, domain: &str, expires: &str) -> StoreResult<()> {
+        self.tx.execute(
+            "UPDATE domains SET expires = ?2 WHERE name = ?1",
+            params![domain, expires],
+        )?;
+        Ok(())
+    }
+
+    /// Records that a domain changed now.
+    pub fn touch_domain(&mut self, domain: &str, now: &str) -> StoreResult<()> {
+        self.tx.execute(
+            "UPDATE domains SET updated = ?2 WHERE name = ?1",
+            params![domain, now],
+        )?;
+        Ok(())
+    }
+
+    /// Replaces every field of a person.
+    pub fn update_person(&mut self, handle: &str, p: &PersonCreate, now: &str) -> StoreResult<()> {
+        self.tx.execute(
+            "UPDATE persons SET type = ?2, personname = ?3, organization = ?4, street = ?5, postal_code = ?6,
+                city = ?7, country = ?8, phone = ?9, fax = ?10, email = ?11, hide_phone = ?12, hide_fax = ?13,
+                hide_email = ?14, remarks = ?15, updated = ?16 WHERE handle = ?1",
+            params![
+                handle,
+                p.kind.as_str(),
+                p.personname,
+                p.organization,
+                p.street.join("\n"),
+                p.postal_code,
+                p.city,
+                p.country,
+                p.phone,
+                p.fax,
+                p.email,
+                p.hide_phone,
+                p.hide_fax,
+                p.hide_email,
+                p.remarks.join("\n"),
+                now
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Deletes a person (the caller checked that no domain uses it).
+    pub fn delete_person(&mut self, handle: &str) -> StoreResult<()> {
+        self.tx
+            .execute("DELETE FROM persons WHERE handle = ?1", [handle])?;
+        Ok(())
+    }
+
+    /// Records a change.
+    pub fn insert_history(&mut self, h: &HistoryEntry<'_>) -> StoreResult<()> {
+        self.tx.execute(
+            "INSERT INTO history (object, at, server_trid, client_trid, registrar_id, action, before, after)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![h.object, h.at, h.server_trid, h.client_trid, h.registrar_id, h.action, h.before, h.after],
+        )?;
+        Ok(())
+    }
+
+    /// Opens a pending request; at most one per object is open.
+    pub fn insert_pending(&mut self, p: &PendingRequest<'_>) -> StoreResult<i64> {
+        self.tx.execute(
+            "INSERT INTO pending (kind, object, registrar_id, other_registrar, server_trid, client_trid, requested,
+                deadline, execute_at, mode, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![
+                p.kind,
+                p.object,
+                p.registrar_id,
+                p.other_registrar,
+                p.server_trid,
+                p.client_trid,
+                p.requested,
+                p.deadline,
+                p.execute_at,
+                p.mode,
+                p.payload
+            ],
+        )?;
+        Ok(self.tx.last_insert_rowid())
+    }
+
+    /// The kind of the open pending request on an object, if any.
+    pub fn open_pending(&self, object: &str) -> StoreResult<Option<String>> {
+        use rusqlite::OptionalExtension;
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT kind FROM pending WHERE object = ?1 AND state = 'open'",
+                [object],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+}
+
+/// A flag the registry sets on a domain (`regmail domain set-status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerFlag {
+    /// Not in the zone.
+    Hold,
+    /// No update, transfer or delete.
+    Lock,
+}
+
+impl Tx<'_> {
+    /// Sets a registry flag; false if the domain does not exist.
+    pub fn set_server_flag(
+        &mut self,
+        domain: &str,
+        flag: ServerFlag,
+        on: bool,
+    ) -> StoreResult<bool> {
+        let sql = match flag {
+            ServerFlag::Hold => "UPDATE domains SET server_hold = ?2 WHERE name = ?1",
+            ServerFlag::Lock => "UPDATE domains SET server_lock = ?2 WHERE name = ?1",
+        };
+        Ok(self.tx.execute(sql, params![domain, on])? == 1)
+    }
+}
+
+impl Store {
+    /// An object's changes, oldest first: (at, server-trid, registrar, action).
+    pub fn object_history(&self, object: &str) -> StoreResult<Vec<[String; 4]>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT at, server_trid, COALESCE(CAST(registrar_id AS TEXT), 'registry'), action
+             FROM history WHERE object = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([object], |r| {
+            Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?])
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+}
