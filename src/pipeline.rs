@@ -17,7 +17,7 @@ use crate::policy;
 use crate::rejection::{Code, Rejection, Severity, any_error};
 use crate::reply::{self, ComposeError, Outcome, ReplyData};
 use crate::store::{JournalEntry, JournalKind, Registrar, Store, StoreError, Tx};
-use crate::template::{self, HeaderFields, Language, Parsed};
+use crate::template::{self, HeaderFields, Parsed};
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -218,27 +218,15 @@ fn decide(
         return drop_mail(tx, ctx, trid, a, reason);
     };
     let base = ReplyData {
-        outcome: Outcome::Failed,
         registrar_id: Some(recipient.id),
-        transaction: None,
-        object: None,
-        client_trid: None,
-        server_trid: trid.to_string(),
-        received: ctx.now,
-        processed: ctx.now,
-        handle: None,
-        expires: None,
-        avail: None,
         findings: a.findings.clone(),
-        language: Language::default(),
-        quoted: None,
         subject_echo: a
             .inspected
             .headers
             .subject
             .as_deref()
             .map(reply::subject_echo),
-        appendix: None,
+        ..ReplyData::new(trid, ctx.now)
     };
     let verdict = match &a.verified {
         None => Verdict {
@@ -508,6 +496,31 @@ fn drop_mail(
     })
 }
 
+/// The policy findings for `check` of a plain template, read only: the rules
+/// for the registrar named in the header, and 6001 for a used client-trid
+/// with other text, as `process` would report.
+fn check_findings(
+    tx: &Tx<'_>,
+    fields: &HeaderFields,
+    spec: &template::Spec,
+    rules: policy::Rules<'_>,
+    now: DateTime<Utc>,
+    sha: &str,
+) -> Result<Vec<Rejection>, PipelineError> {
+    let Some(id) = fields.registrar_id else {
+        return Ok(Vec::new());
+    };
+    let mut errors = policy::check(tx, id, spec, rules, now)?;
+    if let (Some(trid), false) = (&fields.client_trid, fields.dry_run)
+        && tx
+            .prior_transaction(id, trid)?
+            .is_some_and(|p| p.text_sha256 != sha)
+    {
+        errors.push(Rejection::new(Code::DuplicateClientTrid).key("client-trid"));
+    }
+    Ok(errors)
+}
+
 /// `regmail check` of an unsigned template: every syntax and policy rule, read
 /// only, for the registrar named in its header. Returns the machine block.
 pub fn check_template(reg: &mut Registry, text: &str) -> Result<(Outcome, String), PipelineError> {
@@ -515,56 +528,24 @@ pub fn check_template(reg: &mut Registry, text: &str) -> Result<(Outcome, String
     let profile = reg.config.profile()?.clone();
     let (fields, parsed) = template::parse_template(text, &profile);
     let mut data = ReplyData {
-        outcome: Outcome::Failed,
         registrar_id: fields.registrar_id,
-        transaction: None,
-        object: None,
-        client_trid: None,
-        server_trid: "-".into(),
-        received: now,
-        processed: now,
-        handle: None,
-        expires: None,
-        avail: None,
-        findings: Vec::new(),
-        language: Language::default(),
-        quoted: None,
-        subject_echo: None,
-        appendix: None,
+        ..ReplyData::new("-", now)
     };
     fill_from_header(&mut data, &fields);
-    let config = &reg.config;
     let sha = hex::encode(Sha256::digest(text.as_bytes()));
+    let rules = policy::Rules {
+        config: &reg.config,
+        profile: &profile,
+    };
     reg.store.simulate(|tx| -> Result<(), PipelineError> {
         match parsed {
             Err(errors) => data.findings.extend(errors),
             Ok((spec, warnings)) => {
                 data.findings.extend(warnings);
                 data.object = Some(spec.object().to_string());
-                let mut errors = match fields.registrar_id {
-                    Some(id) => policy::check(
-                        tx,
-                        id,
-                        &spec,
-                        policy::Rules {
-                            config,
-                            profile: &profile,
-                        },
-                        now,
-                    )?,
-                    None => Vec::new(),
-                };
-                // As `process` would: a used client-trid with other text is 6001.
-                if let (Some(id), Some(trid), false) =
-                    (fields.registrar_id, &fields.client_trid, fields.dry_run)
-                    && tx
-                        .prior_transaction(id, trid)?
-                        .is_some_and(|p| p.text_sha256 != sha)
-                {
-                    errors.push(Rejection::new(Code::DuplicateClientTrid).key("client-trid"));
-                }
+                data.findings
+                    .extend(check_findings(tx, &fields, &spec, rules, now, &sha)?);
                 data.avail = policy::answer(tx, &spec)?;
-                data.findings.extend(errors);
                 data.findings.push(Rejection::new(Code::DryRun));
             }
         }

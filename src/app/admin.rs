@@ -61,36 +61,7 @@ pub fn registrar(paths: &Paths, clock: &dyn Clock, cmd: RegistrarCommand) -> any
             name,
             email,
             key,
-        } => {
-            if !(1..=99_999).contains(&id) {
-                bail!("--id must be 1..99999");
-            }
-            crate::template::check_email(&email)
-                .map_err(|_| anyhow::anyhow!("--email {email:?} is not an address"))?;
-            if config.is_own_address(&email) {
-                bail!("--email {email} is one of the registry's own addresses");
-            }
-            let cert = read_cert(&key)?;
-            let new = NewRegistrar {
-                id,
-                name: &name,
-                email: &email,
-                fingerprint: &cert.fingerprint,
-                cert: &cert.bytes,
-                key_handles: &cert.key_handles,
-            };
-            match store.register(&new, &now)? {
-                Ok(()) => println!(
-                    "registrar {id} {name} <{email}> with key {}",
-                    cert.fingerprint
-                ),
-                Err(Refused::IdTaken) => bail!("registrar {id} exists already"),
-                Err(Refused::KeyOwnedBy(other)) => bail!(
-                    "key {} is registered to registrar {other}",
-                    cert.fingerprint
-                ),
-            }
-        }
+        } => add(&mut store, &config, id, &name, &email, &key, &now)?,
         RegistrarCommand::List => list(&store)?,
         RegistrarCommand::Key(RegistrarKeyCommand::Add { id, key }) => {
             if store.registrar(id)?.is_none() {
@@ -115,6 +86,47 @@ pub fn registrar(paths: &Paths, clock: &dyn Clock, cmd: RegistrarCommand) -> any
         RegistrarCommand::Resume { id } => set_status(&mut store, id, RegistrarStatus::Active)?,
     }
     Ok(EX_OK)
+}
+
+/// `registrar add`: validated, then registered with its key in one transaction.
+fn add(
+    store: &mut Store,
+    config: &crate::config::Config,
+    id: u32,
+    name: &str,
+    email: &str,
+    key: &std::path::Path,
+    now: &str,
+) -> anyhow::Result<()> {
+    if !(1..=99_999).contains(&id) {
+        bail!("--id must be 1..99999");
+    }
+    crate::template::check_email(email)
+        .map_err(|_| anyhow::anyhow!("--email {email:?} is not an address"))?;
+    if config.is_own_address(email) {
+        bail!("--email {email} is one of the registry's own addresses");
+    }
+    let cert = read_cert(key)?;
+    let new = NewRegistrar {
+        id,
+        name,
+        email,
+        fingerprint: &cert.fingerprint,
+        cert: &cert.bytes,
+        key_handles: &cert.key_handles,
+    };
+    match store.register(&new, now)? {
+        Ok(()) => println!(
+            "registrar {id} {name} <{email}> with key {}",
+            cert.fingerprint
+        ),
+        Err(Refused::IdTaken) => bail!("registrar {id} exists already"),
+        Err(Refused::KeyOwnedBy(other)) => bail!(
+            "key {} is registered to registrar {other}",
+            cert.fingerprint
+        ),
+    }
+    Ok(())
 }
 
 fn add_cert(

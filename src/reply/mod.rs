@@ -86,6 +86,30 @@ pub struct ReplyData {
     pub appendix: Option<String>,
 }
 
+impl ReplyData {
+    /// A failed reply with nothing known yet but its server-trid and time.
+    pub fn new(server_trid: &str, now: DateTime<Utc>) -> ReplyData {
+        ReplyData {
+            outcome: Outcome::Failed,
+            registrar_id: None,
+            transaction: None,
+            object: None,
+            client_trid: None,
+            server_trid: server_trid.to_string(),
+            received: now,
+            processed: now,
+            handle: None,
+            expires: None,
+            avail: None,
+            findings: Vec::new(),
+            language: Language::default(),
+            quoted: None,
+            subject_echo: None,
+            appendix: None,
+        }
+    }
+}
+
 /// RFC 3339 UTC with milliseconds, e.g. `2026-11-22T08:15:02.123Z`.
 pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)

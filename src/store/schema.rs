@@ -180,25 +180,6 @@ const MIGRATIONS: &[&str] = &[
 /// The newest schema version this build knows.
 pub const CURRENT: i64 = MIGRATIONS.len() as i64;
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn migrations_run_once_and_in_order() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        migrate(&mut conn).unwrap();
-        migrate(&mut conn).unwrap();
-        let v: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(v, CURRENT);
-        conn.pragma_update(None, "user_version", CURRENT + 1)
-            .unwrap();
-        assert!(matches!(migrate(&mut conn), Err(StoreError::TooNew { .. })));
-    }
-}
-
 /// Brings the database up to [`CURRENT`], one transaction per migration.
 pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
     loop {
@@ -219,5 +200,24 @@ pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", version + 1)?;
         tx.commit()?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_run_once_and_in_order() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        migrate(&mut conn).unwrap();
+        let v: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, CURRENT);
+        conn.pragma_update(None, "user_version", CURRENT + 1)
+            .unwrap();
+        assert!(matches!(migrate(&mut conn), Err(StoreError::TooNew { .. })));
     }
 }

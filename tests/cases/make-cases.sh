@@ -364,6 +364,146 @@ case_dir dry-run-perscreate
 nat ALP-0603 "Anna Muster" anna@example.at 1001 en | sed 's#</regheader>#<dry-run>yes</dry-run>\n</regheader>#' | step 01-dry-run alice
 nat ALP-0604 "Anna Muster" anna@example.at | step 02-for-real alice
 
+# --- command set (issue 3) --------------------------------------------------
+# obj TRANSACTION REGISTRAR-ID CLIENT-TRID < object lines  (full template)
+obj() { body | frame "$1" "$2" "$3"; }
+case_dir domain-commands
+nat ALP-0700 "Anna Muster" anna@example.at | step 01-perscreate-holder alice
+nat ALP-0701 "Tom Technik" tom@example.at | step 02-perscreate-tech alice
+domain_create ALP-0702 muster.at AM1001-NICAT TT1002-NICAT | step 03-create alice
+obj update 1001 ALP-0703 <<'T' | step 04-update-contacts-and-lock alice
+domain:         muster.at
+command:        update
+admin-c:        AM1001-NICAT
+tech-c:         AM1001-NICAT
+tech-c:         TT1002-NICAT
+client-lock:    Y
+source:         AT-DOM
+T
+obj nscupdate 1001 ALP-0704 <<'T' | step 05-nscupdate-locked-6105 alice
+domain:         muster.at
+command:        nscupdate
+nserver:        ns1.example.net
+nserver:        ns2.example.net
+source:         AT-DOM
+T
+obj update 1001 ALP-0705 <<'T' | step 06-unlock alice
+domain:         muster.at
+command:        update
+client-lock:    N
+source:         AT-DOM
+T
+obj nscupdate 1001 ALP-0706 <<'T' | step 07-nscupdate alice
+domain:         muster.at
+command:        nscupdate
+nserver:        ns1.example.net
+nserver:        ns2.example.net
+source:         AT-DOM
+T
+obj renew 1001 ALP-0707 <<'T' | step 08-renew alice
+domain:         muster.at
+command:        renew
+period:         2
+source:         AT-DOM
+T
+obj renew 1001 ALP-0708 <<'T' | step 09-renew-too-far-6109 alice
+domain:         muster.at
+command:        renew
+period:         9
+source:         AT-DOM
+T
+obj info 1001 ALP-0709 <<'T' | step 10-info-sponsor alice
+domain:         muster.at
+command:        info
+source:         AT-DOM
+T
+obj update 1001 ALP-0710 <<'T' | step 11-holder-change-pending alice
+domain:         muster.at
+command:        update
+registrant:     TT1002-NICAT
+source:         AT-DOM
+T
+obj update 1001 ALP-0711 <<'T' | step 12-update-while-pending-6105 alice
+domain:         muster.at
+command:        update
+zone-c:         AM1001-NICAT
+source:         AT-DOM
+T
+obj info 1002 BLU-0700 <<'T' | step 13-info-public bob
+domain:         muster.at
+command:        info
+source:         AT-DOM
+T
+obj update 1002 BLU-0701 <<'T' | step 14-not-sponsor-6104 bob
+domain:         muster.at
+command:        update
+client-hold:    Y
+source:         AT-DOM
+T
+obj nscupdate 1002 BLU-0702 <<'T' | step 15-unknown-domain-6103 bob
+domain:         nirgendwo.at
+command:        nscupdate
+nserver:        ns1.example.net
+nserver:        ns2.example.net
+source:         AT-DOM
+T
+case_dir person-commands
+nat ALP-0800 "Anna Muster" anna@example.at | step 01-perscreate-holder alice
+nat ALP-0801 "Otto Other" otto@example.at | sed 's/^source:/whoishidephone: Y\nsource:/' | step 02-perscreate-hidden-phone alice
+obj persupdate 1001 ALP-0802 <<'T' | step 03-persupdate alice
+nic-hdl:        OO1002-NICAT
+command:        update
+city:           Graz
+street address: Annenstrasse 3
+remarks:        moved in November
+source:         AT-DOM
+T
+domain_create ALP-0803 anna.at AM1001-NICAT OO1002-NICAT | step 04-create alice
+obj persupdate 1001 ALP-0804 <<'T' | step 05-holder-immutable-6203-6205 alice
+nic-hdl:        AM1001-NICAT
+command:        update
+personname:     Anna Berger
+e-mail:         robot@registry.example
+source:         AT-DOM
+T
+obj persupdate 1001 ALP-0805 <<'T' | step 06-holder-data-pending alice
+nic-hdl:        AM1001-NICAT
+command:        update
+city:           Linz
+source:         AT-DOM
+T
+obj persdelete 1001 ALP-0806 <<'T' | step 07-in-use-6204 alice
+nic-hdl:        OO1002-NICAT
+command:        delete
+source:         AT-DOM
+T
+obj persdelete 1002 BLU-0800 <<'T' | step 08-not-yours-6202 bob
+nic-hdl:        OO1002-NICAT
+command:        delete
+source:         AT-DOM
+T
+obj info 1002 BLU-0801 <<'T' | step 09-info-public bob
+nic-hdl:        OO1002-NICAT
+command:        info
+source:         AT-DOM
+T
+obj persdelete 1001 ALP-0807 <<'T' | step 10-unknown-6201 alice
+nic-hdl:        ZZ9999-NICAT
+command:        delete
+source:         AT-DOM
+T
+nat ALP-0808 "Paul Probe" paul@example.at | step 11-perscreate-unused alice
+obj persdelete 1001 ALP-0809 <<'T' | step 12-persdelete alice
+nic-hdl:        PP1003-NICAT
+command:        delete
+source:         AT-DOM
+T
+obj info 1001 ALP-0810 <<'T' | step 13-info-creator alice
+nic-hdl:        OO1002-NICAT
+command:        info
+source:         AT-DOM
+T
+
 # --- demo fixtures ---------------------------------------------------------
 rm -rf fixtures; mkdir -p fixtures
 cp "$C/create-domain/01-perscreate.eml" fixtures/01-perscreate-holder.eml
