@@ -95,6 +95,15 @@ pub enum RegistrarCommand {
     /// Add or remove a certificate.
     #[command(subcommand)]
     Key(RegistrarKeyCommand),
+    /// Add prepaid credit (negative: take it back); prints the balance.
+    Credit {
+        /// registrar-id.
+        #[arg(long)]
+        id: u32,
+        /// Amount in the profile's currency, e.g. 100 or 12.50.
+        #[arg(allow_hyphen_values = true)]
+        amount: String,
+    },
     /// Refuse the registrar's templates (6002).
     Suspend {
         /// registrar-id.

@@ -177,6 +177,30 @@ pub struct Profile {
     /// Days a holder may object to a holder change, a holder's data change or
     /// a deletion (lifecycle.md section 2).
     pub objection_period_days: i64,
+    /// Hours the holder has to confirm a transfer (lifecycle.md section 1: 20 d + 48 h).
+    pub confirmation_hours: i64,
+    /// Days the losing registrar has before a transfer is approved.
+    pub transfer_auto_approve_days: i64,
+    /// Days after a deletion in which `undelete` restores the domain.
+    pub redemption_days: i64,
+    /// Prices, in cents of `currency`; 0 is free (no ledger row).
+    pub prices: Prices,
+    /// The currency of the prices.
+    pub currency: String,
+}
+
+/// The price list of a profile (cli.md `registrar credit`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Prices {
+    /// A registration, per year.
+    pub create: i64,
+    /// A renewal, per year.
+    pub renew: i64,
+    /// A transfer.
+    pub transfer: i64,
+    /// A restore from redemption.
+    pub restore: i64,
 }
 
 impl Default for Config {
@@ -256,6 +280,11 @@ impl Default for Profile {
             natural_holder_is_admin: false,
             qc_every: 10,
             objection_period_days: 14,
+            confirmation_hours: 20 * 24 + 48,
+            transfer_auto_approve_days: 5,
+            redemption_days: 30,
+            prices: Prices::default(),
+            currency: "EUR".into(),
         }
     }
 }
@@ -350,6 +379,15 @@ pub const DEFAULT_TOML: &str = r#"# regmail configuration. Every key is optional
 # natural_holder_is_admin = false
 # qc_every = 10
 # objection_period_days = 14
+# confirmation_hours = 528              # 20 days + 48 hours
+# transfer_auto_approve_days = 5
+# redemption_days = 30
+# currency = "EUR"
+# [profiles.at.prices]                  # in cents; 0 = free, no ledger row
+# create = 0                            # per year
+# renew = 0                             # per year
+# transfer = 0
+# restore = 0
 "#;
 
 #[cfg(test)]

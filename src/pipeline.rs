@@ -12,6 +12,7 @@
 use crate::auth::{self, AuthError, SigningKey, VerifiedBody, Window};
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError, Profile};
+use crate::ids::IdSource;
 use crate::intake::{self, Inspected};
 use crate::policy;
 use crate::rejection::{Code, Rejection, Severity, any_error};
@@ -33,6 +34,8 @@ pub struct Registry {
     pub key: SigningKey,
     /// The injected clock.
     pub clock: Box<dyn Clock>,
+    /// The injected source of secrets.
+    pub ids: Box<dyn IdSource>,
     /// The data directory (outbox files live below it).
     pub data_dir: PathBuf,
 }
@@ -101,6 +104,7 @@ struct Assessed {
 /// Handles one mail.
 pub fn handle(reg: &mut Registry, raw: &[u8], mode: Mode) -> Result<Handled, PipelineError> {
     let now = reg.clock.now();
+    let secret = reg.ids.secret();
     let assessed = assess(reg, raw, now)?;
     let Registry {
         config, store, key, ..
@@ -111,6 +115,7 @@ pub fn handle(reg: &mut Registry, raw: &[u8], mode: Mode) -> Result<Handled, Pip
             key,
             now,
             raw,
+            secret: &secret,
         };
         let trid = format!("RM{:010}", tx.next_sequence("server_trid")?);
         decide(tx, &ctx, &trid, &assessed)
@@ -194,6 +199,7 @@ struct Ctx<'a> {
     key: &'a SigningKey,
     now: DateTime<Utc>,
     raw: &'a [u8],
+    secret: &'a str,
 }
 
 /// What the transaction will record and answer.
@@ -337,6 +343,7 @@ fn apply_parsed(
                 server_trid: &server_trid,
                 client_trid: client_trid.as_deref(),
                 dry_run: t.dry_run,
+                secret: ctx.secret,
             };
             match policy::apply(tx, t.body, &spec, rules, act)? {
                 Err(errors) => data.findings.extend(errors),

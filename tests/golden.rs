@@ -2,6 +2,8 @@
 //! name order on a fresh test registry), the expected replies (`NN-*.reply`, the
 //! whole mail with its verified signature replaced by a marker) and the expected
 //! database (`db.txt`). Each case runs twice: with LF and with CRLF line ends.
+//! A `regmail.toml` in the folder replaces the default configuration, and a
+//! `credit.toml` (`registrar-id = cents`) gives registrars prepaid credit first.
 //! `REGMAIL_BLESS=1 cargo test --test golden` rewrites the expected files; a
 //! mismatch leaves `<file>.actual` beside the expected one to diff.
 
@@ -123,6 +125,14 @@ fn run_case(dir: &Path, ending: Ending, failures: &mut Vec<String>) {
         Err(_) => Config::default(),
     };
     let mut reg = support::registry(tmp.path(), config);
+    if let Ok(text) = std::fs::read_to_string(dir.join("credit.toml")) {
+        let credits: std::collections::BTreeMap<String, i64> = toml::from_str(&text).unwrap();
+        for (id, cents) in credits {
+            reg.store
+                .add_credit(id.parse().unwrap(), cents, "2026-11-22T08:00:00.000Z")
+                .unwrap();
+        }
+    }
     let trent = support::trent();
     for eml in files(dir, "eml") {
         let raw = with_ending(&std::fs::read(&eml).unwrap(), ending);

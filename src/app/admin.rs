@@ -63,6 +63,20 @@ pub fn registrar(paths: &Paths, clock: &dyn Clock, cmd: RegistrarCommand) -> any
             key,
         } => add(&mut store, &config, id, &name, &email, &key, &now)?,
         RegistrarCommand::List => list(&store)?,
+        RegistrarCommand::Credit { id, amount } => {
+            let Some(cents) = parse_amount(&amount) else {
+                bail!("amount {amount:?}: use e.g. 100 or 12.50")
+            };
+            if store.registrar(id)?.is_none() {
+                bail!("no registrar {id}");
+            }
+            let balance = store.add_credit(id, cents, &now)?;
+            println!(
+                "registrar {id}: balance {} {}",
+                crate::policy::money(balance),
+                config.profile()?.currency
+            );
+        }
         RegistrarCommand::Key(RegistrarKeyCommand::Add { id, key }) => {
             if store.registrar(id)?.is_none() {
                 bail!("no registrar {id}");
@@ -127,6 +141,22 @@ fn add(
         ),
     }
     Ok(())
+}
+
+/// `12`, `12.5`, `-3.25` as cents.
+fn parse_amount(s: &str) -> Option<i64> {
+    let (neg, s) = s.strip_prefix('-').map_or((false, s), |r| (true, r));
+    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+    let ok = !whole.is_empty()
+        && whole.bytes().all(|b| b.is_ascii_digit())
+        && frac.len() <= 2
+        && frac.bytes().all(|b| b.is_ascii_digit());
+    if !ok {
+        return None;
+    }
+    let cents =
+        whole.parse::<i64>().ok()?.checked_mul(100)? + format!("{frac:0<2}").parse::<i64>().ok()?;
+    Some(if neg { -cents } else { cents })
 }
 
 fn add_cert(

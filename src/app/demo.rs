@@ -91,6 +91,7 @@ pub fn setup(
         store,
         key,
         clock: Box::new(FixedClock(now)),
+        ids: Box::new(crate::ids::SeededIds::default()),
         data_dir: paths.data_dir,
     })
 }

@@ -137,6 +137,7 @@ pub fn open(paths: &Paths, clock: Box<dyn Clock>) -> anyhow::Result<Registry> {
         store,
         key,
         clock,
+        ids: Box::new(crate::ids::RandomIds),
         data_dir: paths.data_dir.clone(),
     })
 }

@@ -5,6 +5,7 @@
 //! registrar created (6102); a holder change waits for the objection period
 //! (a pending `update`, 1002) instead of being executed.
 
+use super::billing::{self, Item};
 use super::render::{self, View};
 use super::{Act, Decision, Op, Rules, sponsored, status_allows};
 use crate::config::Profile;
@@ -71,8 +72,16 @@ pub(super) fn check_create(
     tx: &Tx<'_>,
     registrar_id: u32,
     d: &DomainCreate,
+    rules: Rules<'_>,
     errors: &mut Vec<Rejection>,
 ) -> Result<(), StoreError> {
+    billing::check_credit(
+        tx,
+        registrar_id,
+        Item::Create(d.period),
+        rules.profile,
+        errors,
+    )?;
     if tx.domain(&d.name)?.is_some() {
         errors.push(
             Rejection::new(Code::DomainExists)
@@ -139,6 +148,11 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>, StoreError> {
         .map_err(|_| StoreError::Corrupt(format!("time {s}")))
 }
 
+/// A domain's expiry, for replies.
+pub(super) fn expiry(d: &DomainRow) -> Result<Option<DateTime<Utc>>, StoreError> {
+    parse_time(&d.expires).map(Some)
+}
+
 fn years(t: DateTime<Utc>, n: u32) -> DateTime<Utc> {
     t.checked_add_months(Months::new(12 * n)).unwrap_or(t)
 }
@@ -176,7 +190,13 @@ pub(super) fn check_renew(
     if let Err(e) = renewed(&d, r, rules.profile, now)? {
         errors.push(e);
     }
-    Ok(())
+    billing::check_credit(
+        tx,
+        registrar_id,
+        Item::Renew(r.period),
+        rules.profile,
+        errors,
+    )
 }
 
 /// The object text of a domain for history and info.
@@ -237,6 +257,13 @@ pub(super) fn apply(
             Ok(Decision::success(&n.name))
         }
         Spec::Renew(r) => renew(tx, r, rules.profile, act),
+        Spec::Delete(d) => super::deletion::delete(tx, d, rules, act),
+        Spec::Undelete(name) => super::deletion::undelete(tx, name, rules, act),
+        Spec::Withdraw(w) => super::deletion::withdraw(tx, w, act),
+        Spec::Transfer(t) => super::transfer::transfer(tx, t, rules, act),
+        Spec::TransferDecision(name, approve) => {
+            super::transfer::decide(tx, name, *approve, rules, act)
+        }
         _ => Ok(Decision::success(spec.object())),
     }
 }
@@ -248,14 +275,30 @@ fn create(
     act: Act<'_>,
 ) -> Result<Decision, StoreError> {
     let expires = years(act.now, d.period);
-    if !act.dry_run {
-        tx.insert_domain(d, act.registrar_id, &rfc3339(act.now), &rfc3339(expires))?;
-        record(tx, act, &d.name, "create", "", profile)?;
-    }
-    Ok(Decision {
+    let mut decision = Decision {
         expires: Some(expires),
         ..Decision::success(&d.name)
-    })
+    };
+    if !act.dry_run {
+        tx.insert_domain(
+            d,
+            act.registrar_id,
+            &rfc3339(act.now),
+            &rfc3339(expires),
+            act.secret,
+        )?;
+        record(tx, act, &d.name, "create", "", profile)?;
+        let item = Item::Create(d.period);
+        decision.infos.extend(billing::charge(
+            tx,
+            act,
+            act.registrar_id,
+            &d.name,
+            item,
+            profile,
+        )?);
+    }
+    Ok(decision)
 }
 
 fn renew(
@@ -276,10 +319,20 @@ fn renew(
         tx.set_expires(&r.name, &rfc3339(expires))?;
         record(tx, act, &r.name, "renew", &before, profile)?;
     }
-    Ok(Decision {
+    let mut decision = Decision {
         expires: Some(expires),
         ..Decision::success(&r.name)
-    })
+    };
+    let item = Item::Renew(r.period);
+    decision.infos.extend(billing::charge(
+        tx,
+        act,
+        act.registrar_id,
+        &r.name,
+        item,
+        profile,
+    )?);
+    Ok(decision)
 }
 
 /// An update; a holder change waits for the objection period.
@@ -345,8 +398,10 @@ pub(super) fn info_text(d: &DomainRow, registrar_id: u32, profile: &Profile) -> 
     pairs.insert(2, note("status", d.status.join(" ")));
     pairs.insert(3, note("expires", d.expires.clone()));
     pairs.insert(4, note("sponsor", d.registrar_id.to_string()));
-    if view == View::Public {
-        pairs.retain(|(k, _)| k != "client-hold" && k != "client-lock");
+    match (view, &d.authinfo) {
+        (View::Public, _) => pairs.retain(|(k, _)| k != "client-hold" && k != "client-lock"),
+        (View::Full, Some(a)) => pairs.insert(5, note("authinfo", a.clone())),
+        (View::Full, None) => {}
     }
     let object = render::object_text(
         &pairs,

@@ -9,10 +9,14 @@
 //! `auth` can make; it runs [`check`] first and writes nothing if a rule
 //! fails; every change it writes has a history row with before and after.
 
+mod billing;
+mod deletion;
 mod domain;
 mod person;
 mod render;
+mod transfer;
 
+pub use billing::money;
 pub use render::View;
 
 use crate::auth::VerifiedBody;
@@ -77,6 +81,8 @@ pub struct Act<'a> {
     pub client_trid: Option<&'a str>,
     /// Check and report only.
     pub dry_run: bool,
+    /// A fresh secret drawn for this mail (new authinfo values).
+    pub secret: &'a str,
 }
 
 /// The settings a rule may need.
@@ -103,7 +109,7 @@ pub fn check(
         None => errors.push(Rejection::new(Code::KeyNotRegistered).detail("unknown registrar")),
     }
     match spec {
-        Spec::DomainCreate(d) => domain::check_create(tx, registrar_id, d, &mut errors)?,
+        Spec::DomainCreate(d) => domain::check_create(tx, registrar_id, d, rules, &mut errors)?,
         Spec::DomainUpdate(u) => domain::check_update(tx, registrar_id, u, &mut errors)?,
         Spec::Nscupdate(n) => domain::check_nscupdate(tx, registrar_id, n, &mut errors)?,
         Spec::Renew(r) => domain::check_renew(tx, registrar_id, r, rules, now, &mut errors)?,
@@ -114,15 +120,15 @@ pub fn check(
         Spec::PersonDelete(h) => person::check_delete(tx, registrar_id, h, &mut errors)?,
         Spec::Info(c) => check_exists(tx, c.class, &c.name, &mut errors)?,
         Spec::Check(_) => {}
-        Spec::Delete(_)
-        | Spec::Undelete(_)
-        | Spec::Transfer(_)
-        | Spec::TransferDecision(..)
-        | Spec::Withdraw(_) => errors.push(
-            Rejection::new(Code::UnknownTransaction)
-                .key("command")
-                .detail("not supported by this registry yet"),
-        ),
+        Spec::Delete(d) => deletion::check_delete(tx, registrar_id, d, &mut errors)?,
+        Spec::Undelete(name) => {
+            deletion::check_undelete(tx, registrar_id, name, rules, &mut errors)?
+        }
+        Spec::Withdraw(w) => deletion::check_withdraw(tx, registrar_id, w, &mut errors)?,
+        Spec::Transfer(t) => transfer::check_transfer(tx, registrar_id, t, rules, &mut errors)?,
+        Spec::TransferDecision(name, approve) => {
+            transfer::check_decision(tx, registrar_id, name, *approve, rules, &mut errors)?
+        }
     }
     Ok(errors)
 }
@@ -188,24 +194,36 @@ enum Op {
     Nameservers,
     /// Renewal.
     Renew,
+    /// Deletion.
+    Delete,
+    /// Transfer to another registrar.
+    Transfer,
 }
 
-/// 6106 while a transfer is pending, 6105 for other pending requests, locks
-/// and holds, as lifecycle.md section 6 says.
+/// lifecycle.md section 6: locks forbid update, transfer and delete; holds
+/// forbid updates; the registrar's flags do not forbid clearing them; an open
+/// transfer forbids everything (6106), any other open request and the
+/// redemption period everything but renewal (6105).
 fn status_allows(d: &DomainRow, op: Op, errors: &mut Vec<Rejection>) {
-    let why = match (d.pending.as_deref(), op) {
-        (Some("transfer"), _) => {
-            return errors.push(Rejection::new(Code::TransferPending).key("domain"));
-        }
-        (Some(_), Op::Renew) => None,
-        (Some(p), _) => Some(format!("pending {p}")),
-        (None, Op::Renew) => None,
-        (None, _) if d.flags.server_lock => Some("serverLock".into()),
-        (None, _) if d.flags.server_hold => Some("serverHold".into()),
-        (None, Op::FlagsOnly) => None,
-        (None, _) if d.flags.client_lock => Some("clientLock".into()),
-        (None, _) if d.flags.client_hold => Some("clientHold".into()),
-        (None, _) => None,
+    use Op::*;
+    if d.pending.as_deref() == Some("transfer") {
+        return errors.push(Rejection::new(Code::TransferPending).key("domain"));
+    }
+    let f = d.flags;
+    let why = if d.redemption_until.is_some() {
+        Some("redemptionPeriod".to_string())
+    } else if let Some(p) = d.pending.as_deref().filter(|_| op != Renew) {
+        Some(format!("pending {p}"))
+    } else if f.server_lock && op != Renew {
+        Some("serverLock".into())
+    } else if f.server_hold && matches!(op, FlagsOnly | Update | Nameservers) {
+        Some("serverHold".into())
+    } else if f.client_lock && matches!(op, Update | Nameservers | Delete | Transfer) {
+        Some("clientLock".into())
+    } else if f.client_hold && matches!(op, Update | Nameservers) {
+        Some("clientHold".into())
+    } else {
+        None
     };
     if let Some(why) = why {
         errors.push(

@@ -259,6 +259,23 @@ fn update(
     Ok(Decision::success(&u.handle))
 }
 
+/// Copies a person to a new handle created by `registrar_id` (transfers);
+/// returns the new handle.
+pub(super) fn copy_for(
+    tx: &mut Tx<'_>,
+    handle: &str,
+    registrar_id: u32,
+    profile: &Profile,
+    at: &str,
+) -> Result<String, StoreError> {
+    let Some(p) = tx.person(handle)? else {
+        return Ok(handle.to_string());
+    };
+    let new = new_handle(tx, &p.data, profile)?;
+    tx.insert_person(&new, registrar_id, &p.data, at)?;
+    Ok(new)
+}
+
 /// `<initials><number>-<suffix>`: initials from the name (or organisation).
 fn new_handle(tx: &mut Tx<'_>, p: &PersonCreate, profile: &Profile) -> Result<String, StoreError> {
     let source = p

@@ -223,6 +223,107 @@ impl Tx<'_> {
     }
 }
 
+/// An open pending request, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenPending {
+    /// Row id.
+    pub id: i64,
+    /// Its kind.
+    pub kind: String,
+    /// The requesting registrar.
+    pub registrar_id: u32,
+    /// The other registrar concerned.
+    pub other_registrar: Option<u32>,
+    /// Transfer mode or scheduling detail.
+    pub mode: Option<String>,
+    /// The request's server-trid.
+    pub server_trid: String,
+}
+
+impl Tx<'_> {
+    /// The open pending request on an object, if any.
+    pub fn pending_on(&self, object: &str) -> StoreResult<Option<OpenPending>> {
+        use rusqlite::OptionalExtension;
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT id, kind, registrar_id, other_registrar, mode, server_trid FROM pending
+                 WHERE object = ?1 AND state = 'open'",
+                [object],
+                |r| {
+                    Ok(OpenPending {
+                        id: r.get(0)?,
+                        kind: r.get(1)?,
+                        registrar_id: r.get(2)?,
+                        other_registrar: r.get(3)?,
+                        mode: r.get(4)?,
+                        server_trid: r.get(5)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Closes a pending request (`executed`, `rejected`, `expired`, `withdrawn`).
+    pub fn close_pending(&mut self, id: i64, state: &str, now: &str) -> StoreResult<()> {
+        self.tx.execute(
+            "UPDATE pending SET state = ?2, closed = ?3 WHERE id = ?1 AND state = 'open'",
+            params![id, state, now],
+        )?;
+        Ok(())
+    }
+
+    /// Hosts named under `domain` that other domains use as nameservers.
+    pub fn hosts_serving_others(&self, domain: &str) -> StoreResult<Vec<String>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT DISTINCT host FROM domain_hosts WHERE host LIKE '%.' || ?1 AND domain <> ?1 ORDER BY host",
+        )?;
+        let rows = stmt.query_map([domain], |r| r.get(0))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Gives a domain to another registrar with a new authinfo.
+    pub fn set_sponsor(
+        &mut self,
+        domain: &str,
+        registrar_id: u32,
+        authinfo: &str,
+    ) -> StoreResult<()> {
+        self.tx.execute(
+            "UPDATE domains SET registrar_id = ?2, authinfo = ?3 WHERE name = ?1",
+            params![domain, registrar_id, authinfo],
+        )?;
+        Ok(())
+    }
+
+    /// Who pays, and whether the domain is out of the zone (`billwithdraw`).
+    pub fn set_billing(
+        &mut self,
+        domain: &str,
+        holder: bool,
+        zone_delete: bool,
+    ) -> StoreResult<()> {
+        self.tx.execute(
+            "UPDATE domains SET billing = ?2, zone_delete = ?3 WHERE name = ?1",
+            params![
+                domain,
+                if holder { "holder" } else { "registrar" },
+                zone_delete
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Ends a redemption period (`undelete` restored the domain).
+    pub fn clear_redemption(&mut self, domain: &str) -> StoreResult<()> {
+        self.tx.execute(
+            "UPDATE domains SET redemption_until = NULL WHERE name = ?1",
+            [domain],
+        )?;
+        Ok(())
+    }
+}
+
 /// A flag the registry sets on a domain (`regmail domain set-status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServerFlag {

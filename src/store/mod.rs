@@ -9,13 +9,15 @@
 
 mod changes;
 mod journal;
+mod ledger;
 mod objects;
 mod reads;
 mod registry;
 mod schema;
 
-pub use changes::{HistoryEntry, PendingRequest, ServerFlag};
+pub use changes::{HistoryEntry, OpenPending, PendingRequest, ServerFlag};
 pub use journal::{JournalEntry, JournalKind, OutboxMail, PriorTransaction};
+pub use ledger::Movement;
 pub use reads::{DomainFlags, DomainRow, PersonRow};
 pub use registry::{CertRow, NewRegistrar, Refused, Registrar, RegistrarStatus};
 

@@ -108,10 +108,11 @@ impl Tx<'_> {
         registrar_id: u32,
         now: &str,
         expires: &str,
+        authinfo: &str,
     ) -> StoreResult<()> {
         self.tx.execute(
-            "INSERT INTO domains (name, registrar_id, created, expires, updated) VALUES (?1, ?2, ?3, ?4, ?3)",
-            params![d.name, registrar_id, now, expires],
+            "INSERT INTO domains (name, registrar_id, created, expires, updated, authinfo) VALUES (?1, ?2, ?3, ?4, ?3, ?5)",
+            params![d.name, registrar_id, now, expires, authinfo],
         )?;
         let mut contacts: Vec<(&str, &str)> = vec![("registrant", d.registrant.as_str())];
         contacts.extend(d.admin_c.iter().map(|h| ("admin-c", h.as_str())));

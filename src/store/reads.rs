@@ -39,6 +39,14 @@ pub struct DomainRow {
     pub pending: Option<String>,
     /// Status words (GRRP 3.1.10), `active` when none applies.
     pub status: Vec<String>,
+    /// The secret that authorises a transfer (profile mode `authinfo`).
+    pub authinfo: Option<String>,
+    /// `registrar` or `holder` (after `billwithdraw`).
+    pub billing: String,
+    /// Taken out of the zone by `billwithdraw` with `zone-delete: Y`.
+    pub zone_delete: bool,
+    /// Deleted, restorable by `undelete` until then (RFC 3339).
+    pub redemption_until: Option<String>,
 }
 
 impl DomainRow {
@@ -67,7 +75,7 @@ pub struct PersonRow {
     pub updated: String,
 }
 
-fn status_words(flags: DomainFlags, pending: Option<&str>) -> Vec<String> {
+fn status_words(flags: DomainFlags, pending: Option<&str>, redemption: bool) -> Vec<String> {
     let mut words: Vec<String> = [
         (flags.client_hold, "clientHold"),
         (flags.client_lock, "clientLock"),
@@ -84,18 +92,33 @@ fn status_words(flags: DomainFlags, pending: Option<&str>) -> Vec<String> {
         Some(_) => words.push("pendingUpdate".into()),
         None => {}
     }
+    if redemption {
+        words.push("redemptionPeriod".into());
+    }
     if words.is_empty() {
         words.push("active".into());
     }
     words
 }
 
-type DomainHead = (String, u32, String, String, DomainFlags);
+/// The domain row's own columns.
+struct DomainHead {
+    name: String,
+    registrar_id: u32,
+    created: String,
+    expires: String,
+    flags: DomainFlags,
+    authinfo: Option<String>,
+    billing: String,
+    zone_delete: bool,
+    redemption_until: Option<String>,
+}
 
 fn domain_head(conn: &Connection, name: &str) -> StoreResult<Option<DomainHead>> {
     Ok(conn
         .query_row(
-            "SELECT name, registrar_id, created, expires, client_hold, client_lock, server_hold, server_lock
+            "SELECT name, registrar_id, created, expires, client_hold, client_lock, server_hold, server_lock,
+                authinfo, billing, zone_delete, redemption_until
              FROM domains WHERE name = ?1",
             [name],
             |r| {
@@ -105,7 +128,17 @@ fn domain_head(conn: &Connection, name: &str) -> StoreResult<Option<DomainHead>>
                     server_hold: r.get(6)?,
                     server_lock: r.get(7)?,
                 };
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, flags))
+                Ok(DomainHead {
+                    name: r.get(0)?,
+                    registrar_id: r.get(1)?,
+                    created: r.get(2)?,
+                    expires: r.get(3)?,
+                    flags,
+                    authinfo: r.get(8)?,
+                    billing: r.get(9)?,
+                    zone_delete: r.get(10)?,
+                    redemption_until: r.get(11)?,
+                })
             },
         )
         .optional()?)
@@ -128,34 +161,38 @@ fn domain_nameservers(conn: &Connection, name: &str) -> StoreResult<Vec<Nameserv
 
 /// A domain with its contacts, hosts, flags and pending request.
 pub(super) fn load_domain(conn: &Connection, name: &str) -> StoreResult<Option<DomainRow>> {
-    let Some((name, registrar_id, created, expires, flags)) = domain_head(conn, name)? else {
+    let Some(h) = domain_head(conn, name)? else {
         return Ok(None);
     };
     let mut stmt = conn.prepare_cached(
         "SELECT role, handle FROM domain_contacts WHERE domain = ?1 ORDER BY pos",
     )?;
     let contacts = stmt
-        .query_map([&name], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map([&h.name], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<Vec<_>, _>>()?;
     let pending: Option<String> = conn
         .query_row(
             "SELECT kind FROM pending WHERE object = ?1 AND state = 'open'",
-            [&name],
+            [&h.name],
             |r| r.get(0),
         )
         .optional()?;
-    let nameservers = domain_nameservers(conn, &name)?;
-    let status = status_words(flags, pending.as_deref());
+    let nameservers = domain_nameservers(conn, &h.name)?;
+    let status = status_words(h.flags, pending.as_deref(), h.redemption_until.is_some());
     Ok(Some(DomainRow {
-        name,
-        registrar_id,
-        created,
-        expires,
+        name: h.name,
+        registrar_id: h.registrar_id,
+        created: h.created,
+        expires: h.expires,
         contacts,
         nameservers,
-        flags,
+        flags: h.flags,
         pending,
         status,
+        authinfo: h.authinfo,
+        billing: h.billing,
+        zone_delete: h.zone_delete,
+        redemption_until: h.redemption_until,
     }))
 }
 

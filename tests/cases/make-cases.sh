@@ -504,6 +504,90 @@ command:        info
 source:         AT-DOM
 T
 
+# --- command set, part 2: deletion, transfers, billing -----------------------
+simple() { # TRANSACTION COMMAND DOMAIN REGISTRAR TRID [extra object lines]
+  printf 'domain:         %s\ncommand:        %s\n%ssource:         AT-DOM\n' "$3" "$2" "${6:-}" | obj "$1" "$4" "$5"
+}
+case_dir domain-deletion
+nat ALP-0900 "Anna Muster" anna@example.at | step 01-perscreate alice
+domain_create ALP-0901 weg.at AM1001-NICAT AM1001-NICAT | step 02-create alice
+simple delete delete weg.at 1001 ALP-0902 'scheduledate:   now
+' | step 03-delete-pending alice
+simple update update weg.at 1001 ALP-0903 'client-hold:    Y
+' | step 04-update-while-pending-6105 alice
+simple undelete undelete weg.at 1001 ALP-0904 | step 05-undelete-withdraws alice
+simple undelete undelete weg.at 1001 ALP-0905 | step 06-undelete-again-6108 alice
+nat BLU-0900 "Berta Blau" berta@example.at 1002 | step 07-bob-perscreate bob
+body <<'T' | frame create 1002 BLU-0901 | step 08-bob-uses-host-under-weg bob
+domain:         blau.at
+command:        create
+registrant:     BB1002-NICAT
+tech-c:         BB1002-NICAT
+nserver:        ns1.weg.at
+remarks:        192.0.2.53
+remarks:        2001:db8::53
+nserver:        ns.example.net
+source:         AT-DOM
+T
+simple delete delete weg.at 1001 ALP-0906 | step 09-host-serves-others-6112 alice
+simple billwithdraw withdraw weg.at 1002 BLU-0902 'zone-delete:    Y
+' | step 10-bob-withdraw-6104 bob
+simple billwithdraw withdraw weg.at 1001 ALP-0907 'zone-delete:    Y
+' | step 11-billwithdraw alice
+simple update update blau.at 1002 BLU-0903 'client-lock:    Y
+' | step 12-bob-locks bob
+simple delete delete blau.at 1002 BLU-0904 | step 13-delete-locked-6105 bob
+
+case_dir transfer-holder-confirmation
+nat ALP-1000 "Anna Muster" anna@example.at | step 01-perscreate alice
+domain_create ALP-1001 umzug.at AM1001-NICAT AM1001-NICAT | step 02-create alice
+simple regtransfer transfer umzug.at 1002 BLU-1000 'registrarinfo:  Blue Registrar takes over
+' | step 03-transfer-pending-1001 bob
+simple regtransfer transfer umzug.at 1002 BLU-1001 | step 04-again-6106 bob
+simple update update umzug.at 1001 ALP-1002 'client-hold:    Y
+' | step 05-sponsor-update-6106 alice
+simple regtransfer transfer umzug.at 1001 ALP-1003 | step 06-own-domain-6110 alice
+simple transferack ack umzug.at 1001 ALP-1004 | step 07-ack-not-this-mode-6105 alice
+simple regtransfer transfer unbekannt.at 1002 BLU-1002 | step 08-unknown-6103 bob
+
+case_dir transfer-losing-registrar
+printf '[profiles.at]\ntransfer_mode = "losing-registrar"\n' > "$D/regmail.toml"
+nat ALP-1100 "Anna Muster" anna@example.at | step 01-perscreate alice
+domain_create ALP-1101 wechsel.at AM1001-NICAT AM1001-NICAT | step 02-create alice
+simple regtransfer transfer wechsel.at 1002 BLU-1100 | step 03-transfer-pending-1004 bob
+simple transferack ack wechsel.at 1002 BLU-1101 | step 04-gaining-acks-6104 bob
+simple transfernack nack wechsel.at 1001 ALP-1102 | step 05-nack alice
+simple transferack ack wechsel.at 1001 ALP-1103 | step 06-nothing-to-ack-6105 alice
+simple regtransfer transfer wechsel.at 1002 BLU-1102 | step 07-transfer-again bob
+simple transferack ack wechsel.at 1001 ALP-1104 | step 08-ack-executes alice
+simple info info wechsel.at 1002 BLU-1103 | step 09-info-new-sponsor bob
+simple update update wechsel.at 1001 ALP-1105 'client-hold:    Y
+' | step 10-old-sponsor-6104 alice
+
+case_dir transfer-authinfo
+printf '[profiles.at]\ntransfer_mode = "authinfo"\n' > "$D/regmail.toml"
+# The registry draws one secret per mail; golden runs seed it, so the create
+# (the second mail) gets the second test secret as its authinfo.
+AUTH=$(python3 -c 'import hashlib; print(hashlib.sha256(b"regmail-test-2").hexdigest()[:32])')
+nat ALP-1200 "Anna Muster" anna@example.at | step 01-perscreate alice
+domain_create ALP-1201 schluessel.at AM1001-NICAT AM1001-NICAT | step 02-create alice
+simple info info schluessel.at 1001 ALP-1202 | step 03-info-shows-authinfo alice
+simple regtransfer transfer schluessel.at 1002 BLU-1200 'authinfo:       0123456789abcdef
+' | step 04-wrong-authinfo-6111 bob
+simple regtransfer transfer schluessel.at 1002 BLU-1201 | step 05-missing-authinfo-5201 bob
+simple regtransfer transfer schluessel.at 1002 BLU-1202 "authinfo:       $AUTH
+" | step 06-transfer-executes bob
+simple info info schluessel.at 1002 BLU-1203 | step 07-info-new-authinfo bob
+
+case_dir billing
+printf '[profiles.at.prices]\ncreate = 1000\nrenew = 800\ntransfer = 500\nrestore = 2000\n' > "$D/regmail.toml"
+printf '1001 = 2500\n' > "$D/credit.toml"
+nat ALP-1300 "Anna Muster" anna@example.at | step 01-perscreate alice
+domain_create ALP-1301 teuer.at AM1001-NICAT AM1001-NICAT | sed 's/^source:/period:         2\nsource:/' | step 02-create-two-years alice
+domain_create ALP-1302 noch-eine.at AM1001-NICAT AM1001-NICAT | step 03-no-credit-6113 alice
+simple renew renew teuer.at 1001 ALP-1303 'period:         1
+' | step 04-renew-no-credit-6113 alice
+
 # --- demo fixtures ---------------------------------------------------------
 rm -rf fixtures; mkdir -p fixtures
 cp "$C/create-domain/01-perscreate.eml" fixtures/01-perscreate-holder.eml
