@@ -417,6 +417,21 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_lv_profile_parses() {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/profiles/lv.toml"))
+                .unwrap();
+        let cfg = Config::parse(&format!("[registry]\nprofile = \"lv\"\n{text}")).unwrap();
+        let p = cfg.profile().unwrap();
+        assert_eq!(
+            (p.min_label_length, p.max_period, p.max_nameservers),
+            (2, 1, 5)
+        );
+        assert!(p.natural_holder_is_admin);
+        assert_eq!(p.transfer_mode, TransferMode::Authinfo);
+    }
+
+    #[test]
     fn unknown_keys_are_refused() {
         assert!(Config::parse("[mail]\nmax_line = 3\n").is_err());
     }

@@ -67,6 +67,38 @@ fn check_hosts(
     Ok(())
 }
 
+/// A private-person holder must also be the admin contact where the profile
+/// says so (.lv): 5201 without an admin-c, 6102 with another one.
+fn check_holder_is_admin(
+    tx: &Tx<'_>,
+    profile: &Profile,
+    registrant: &str,
+    admin_c: Option<&str>,
+    errors: &mut Vec<Rejection>,
+) -> Result<(), StoreError> {
+    if !profile.natural_holder_is_admin {
+        return Ok(());
+    }
+    let natural = tx
+        .person(registrant)?
+        .is_some_and(|p| p.data.kind == crate::template::PersonType::Nat);
+    match admin_c {
+        _ if !natural => {}
+        None => errors.push(
+            Rejection::new(Code::MandatoryMissing)
+                .key("admin-c")
+                .detail("a private-person holder is the admin-c"),
+        ),
+        Some(a) if a != registrant => errors.push(
+            Rejection::new(Code::HandleNotUsable)
+                .key("admin-c")
+                .detail("must be the private-person holder"),
+        ),
+        Some(_) => {}
+    }
+    Ok(())
+}
+
 /// `create`.
 pub(super) fn check_create(
     tx: &Tx<'_>,
@@ -80,6 +112,13 @@ pub(super) fn check_create(
         registrar_id,
         Item::Create(d.period),
         rules.profile,
+        errors,
+    )?;
+    check_holder_is_admin(
+        tx,
+        rules.profile,
+        &d.registrant,
+        d.admin_c.as_deref(),
         errors,
     )?;
     if tx.domain(&d.name)?.is_some() {
@@ -106,11 +145,25 @@ pub(super) fn check_update(
     tx: &Tx<'_>,
     registrar_id: u32,
     u: &DomainUpdate,
+    profile: &Profile,
     errors: &mut Vec<Rejection>,
 ) -> Result<(), StoreError> {
     let Some(d) = sponsored(tx, registrar_id, &u.name, errors)? else {
         return Ok(());
     };
+    if u.registrant.is_some() || u.admin_c.is_some() {
+        let registrant = u
+            .registrant
+            .clone()
+            .or_else(|| d.role("registrant").into_iter().next());
+        let admin = u
+            .admin_c
+            .clone()
+            .or_else(|| d.role("admin-c").into_iter().next());
+        if let Some(r) = registrant {
+            check_holder_is_admin(tx, profile, &r, admin.as_deref(), errors)?;
+        }
+    }
     status_allows(
         &d,
         if changes_contacts(u) {

@@ -110,7 +110,9 @@ pub fn check(
     }
     match spec {
         Spec::DomainCreate(d) => domain::check_create(tx, registrar_id, d, rules, &mut errors)?,
-        Spec::DomainUpdate(u) => domain::check_update(tx, registrar_id, u, &mut errors)?,
+        Spec::DomainUpdate(u) => {
+            domain::check_update(tx, registrar_id, u, rules.profile, &mut errors)?
+        }
         Spec::Nscupdate(n) => domain::check_nscupdate(tx, registrar_id, n, &mut errors)?,
         Spec::Renew(r) => domain::check_renew(tx, registrar_id, r, rules, now, &mut errors)?,
         Spec::PersonCreate(p) => person::check_create(p, rules.config, &mut errors),

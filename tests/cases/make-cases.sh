@@ -505,6 +505,7 @@ source:         AT-DOM
 T
 
 # --- command set, part 2: deletion, transfers, billing -----------------------
+obj() { body | frame "$1" "$2" "$3"; }
 simple() { # TRANSACTION COMMAND DOMAIN REGISTRAR TRID [extra object lines]
   printf 'domain:         %s\ncommand:        %s\n%ssource:         AT-DOM\n' "$3" "$2" "${6:-}" | obj "$1" "$4" "$5"
 }
@@ -587,6 +588,43 @@ domain_create ALP-1301 teuer.at AM1001-NICAT AM1001-NICAT | sed 's/^source:/peri
 domain_create ALP-1302 noch-eine.at AM1001-NICAT AM1001-NICAT | step 03-no-credit-6113 alice
 simple renew renew teuer.at 1001 ALP-1303 'period:         1
 ' | step 04-renew-no-credit-6113 alice
+
+# --- the second profile, as data (profiles/lv.toml) --------------------------
+case_dir lv-profile
+{ printf '[registry]\nprofile = "lv"\n'; cat profiles/lv.toml; } > "$D/regmail.toml"
+lv() { sed 's/AT-DOM/LV-DOM/; s/-NICAT/-LVNIC/g'; }
+lvcreate() { # trid domain registrant [admin] [extra lines]
+  { printf 'domain:         %s\ncommand:        create\nregistrant:     %s\n' "$2" "$3"
+    [ -n "${4:-}" ] && printf 'admin-c:        %s\n' "$4"
+    printf 'tech-c:         AM1001-LVNIC\nnserver:        ns1.example.net\nnserver:        ns2.example.net\n%ssource:         LV-DOM\n' "${5:-}"; } | obj create 1001 "$1"
+}
+nat ALP-1400 "Anna Muster" anna@example.lv | lv | step 01-perscreate-natural alice
+body <<'T' | frame perscreate 1001 ALP-1401 | step 02-perscreate-company alice
+nic-hdl:        AUTO
+command:        create
+type:           JUR
+organization:   Muster SIA
+street address: Brivibas iela 1
+postal code:    LV-1010
+city:           Riga
+country:        LV
+phone:          +371 67123456
+e-mail:         info@muster.lv
+source:         LV-DOM
+T
+lvcreate ALP-1402 a.lv AM1001-LVNIC AM1001-LVNIC | step 03-name-too-short-5202 alice
+lvcreate ALP-1403 muster.lv AM1001-LVNIC MS1002-LVNIC | step 04-holder-not-admin-6102 alice
+lvcreate ALP-1404 muster.lv AM1001-LVNIC | step 05-no-admin-5201 alice
+lvcreate ALP-1405 muster.lv AM1001-LVNIC AM1001-LVNIC 'period:         2
+nserver:        ns3.example.net
+nserver:        ns4.example.net
+nserver:        ns5.example.net
+nserver:        ns6.example.net
+' | step 06-period-and-nameservers-5212-5206 alice
+lvcreate ALP-1406 muster.lv AM1001-LVNIC AM1001-LVNIC | step 07-create alice
+lvcreate ALP-1407 firma.lv MS1002-LVNIC | step 08-company-needs-no-admin alice
+AUTH7=$(python3 -c 'import hashlib; print(hashlib.sha256(b"regmail-test-7").hexdigest()[:32])')
+printf 'domain:         muster.lv\ncommand:        transfer\nauthinfo:       %s\nsource:         LV-DOM\n' "$AUTH7" | obj regtransfer 1002 BLU-1400 | step 09-authinfo-transfer bob
 
 # --- demo fixtures ---------------------------------------------------------
 rm -rf fixtures; mkdir -p fixtures
