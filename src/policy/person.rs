@@ -89,6 +89,16 @@ pub(super) fn check_update(
     let Some(p) = owned(tx, registrar_id, &u.handle, errors)? else {
         return Ok(());
     };
+    if let Some(open) = tx.pending_on(&u.handle)? {
+        // One open request per object: the holder's objection period runs.
+        let detail = format!("pending {}", open.kind);
+        errors.push(
+            Rejection::new(Code::StatusProhibits)
+                .key("nic-hdl")
+                .detail(detail),
+        );
+        return Ok(());
+    }
     let new = merged(&p.data, &u.changes);
     if is_holder(tx, &u.handle)? {
         let fixed = [

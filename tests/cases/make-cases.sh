@@ -503,6 +503,14 @@ nic-hdl:        OO1002-NICAT
 command:        info
 source:         AT-DOM
 T
+# Bug fix (found by the model test): a second change of a holder's data while
+# the first waits for its objection period hit the one-open-request rule (75).
+obj persupdate 1001 ALP-0811 <<'T' | step 14-holder-data-while-pending-6105 alice
+nic-hdl:        AM1001-NICAT
+command:        update
+city:           Salzburg
+source:         AT-DOM
+T
 
 # --- command set, part 2: deletion, transfers, billing -----------------------
 obj() { body | frame "$1" "$2" "$3"; }
