@@ -494,3 +494,53 @@ fn check_reports_a_used_client_trid() {
             .contains("error:        6001 key \"client-trid\"")
     );
 }
+
+/// `registrar credit`, `domain set-status` and `query` with the history.
+#[test]
+fn credit_set_status_and_history() {
+    let tmp = data_dir();
+    let d = tmp.path();
+    let out = regmail(d)
+        .args(["registrar", "credit", "--id", "1001", "25.50"])
+        .assert()
+        .success();
+    assert!(String::from_utf8_lossy(&out.get_output().stdout).contains("balance 25.50 EUR"));
+    let out = regmail(d)
+        .args(["registrar", "credit", "--id", "1001", "-0.50"])
+        .assert()
+        .success();
+    assert!(String::from_utf8_lossy(&out.get_output().stdout).contains("balance 25.00 EUR"));
+    regmail(d)
+        .args(["registrar", "credit", "--id", "1001", "12,50"])
+        .assert()
+        .code(1);
+    for name in [
+        "01-perscreate-holder.eml",
+        "02-perscreate-tech.eml",
+        "03-create-domain.eml",
+    ] {
+        process(d, name, 0);
+    }
+    regmail(d)
+        .args([
+            "domain",
+            "set-status",
+            "muster-handel.at",
+            "serverLock",
+            "on",
+        ])
+        .assert()
+        .success();
+    regmail(d)
+        .args(["domain", "set-status", "nirgendwo.at", "serverLock", "on"])
+        .assert()
+        .code(1);
+    let out = regmail(d)
+        .args(["query", "domain", "muster-handel.at"])
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(text.contains("status:       serverLock"), "{text}");
+    assert!(text.contains("create by 1001"), "{text}");
+    assert!(text.contains("set-status by registry"), "{text}");
+}
