@@ -264,8 +264,17 @@ impl Model {
                 match self.persons.get(&h) {
                     None => fail(&[6201]),
                     Some(p) if p.owner != REGISTRARS[r(s)] => fail(&[6202]),
-                    Some(_) if self.in_use(&h) => fail(&[6204]),
                     Some(_) => {
+                        let mut codes = BTreeSet::new();
+                        if self.person_pending.contains(&h) {
+                            codes.insert(6105);
+                        }
+                        if self.in_use(&h) {
+                            codes.insert(6204);
+                        }
+                        if !codes.is_empty() {
+                            return (Outcome::Failed, codes);
+                        }
                         self.persons.remove(&h);
                         ok()
                     }

@@ -153,6 +153,14 @@ pub(super) fn check_delete(
     if owned(tx, registrar_id, handle, errors)?.is_none() {
         return Ok(());
     }
+    if let Some(open) = tx.pending_on(handle)? {
+        let detail = format!("pending {}", open.kind);
+        errors.push(
+            Rejection::new(Code::StatusProhibits)
+                .key("nic-hdl")
+                .detail(detail),
+        );
+    }
     if let Some((domain, role)) = tx.handle_uses(handle)?.first() {
         errors.push(
             Rejection::new(Code::HandleInUse)
@@ -276,6 +284,7 @@ pub(super) fn copy_for(
     handle: &str,
     registrar_id: u32,
     profile: &Profile,
+    act: Act<'_>,
     at: &str,
 ) -> Result<String, StoreError> {
     let Some(p) = tx.person(handle)? else {
@@ -283,6 +292,20 @@ pub(super) fn copy_for(
     };
     let new = new_handle(tx, &p.data, profile)?;
     tx.insert_person(&new, registrar_id, &p.data, at)?;
+    let after = tx
+        .person(&new)?
+        .map(|c| text(&c, profile))
+        .unwrap_or_default();
+    tx.insert_history(&HistoryEntry {
+        object: &new,
+        at,
+        server_trid: act.server_trid,
+        client_trid: act.client_trid,
+        registrar_id: Some(registrar_id),
+        action: "transfer-copy",
+        before: "",
+        after: &after,
+    })?;
     Ok(new)
 }
 

@@ -179,7 +179,7 @@ pub(super) fn execute(
     }
     let at = rfc3339(act.now);
     let before = format!("sponsor: {}", d.registrar_id);
-    copy_contacts(tx, &d, gaining, rules, &at)?;
+    copy_contacts(tx, &d, gaining, rules, act, &at)?;
     tx.set_sponsor(name, gaining, act.secret)?;
     tx.touch_domain(name, &at)?;
     let after = format!("sponsor: {gaining}");
@@ -211,12 +211,13 @@ fn copy_contacts(
     d: &crate::store::DomainRow,
     gaining: u32,
     rules: Rules<'_>,
+    act: Act<'_>,
     at: &str,
 ) -> Result<(), StoreError> {
     let mut copies: Vec<(String, String)> = Vec::new();
     for (_, handle) in &d.contacts {
         if !copies.iter().any(|(old, _)| old == handle) {
-            let new = super::person::copy_for(tx, handle, gaining, rules.profile, at)?;
+            let new = super::person::copy_for(tx, handle, gaining, rules.profile, act, at)?;
             copies.push((handle.clone(), new));
         }
     }
