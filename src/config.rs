@@ -32,6 +32,14 @@ pub enum ConfigError {
     /// The selected profile does not exist.
     #[error("configuration names profile {0:?}, which is not defined")]
     UnknownProfile(String),
+    /// A profile's setting is out of range.
+    #[error("profile {profile:?}: {what}")]
+    Invalid {
+        /// The profile.
+        profile: String,
+        /// What is wrong.
+        what: &'static str,
+    },
 }
 
 /// The whole configuration file.
@@ -315,11 +323,34 @@ impl Config {
         Ok(cfg)
     }
 
-    /// The active profile.
+    /// The active profile, checked: prices are not negative, counts and
+    /// periods are positive and ordered.
     pub fn profile(&self) -> Result<&Profile, ConfigError> {
-        self.profiles
-            .get(&self.registry.profile)
-            .ok_or_else(|| ConfigError::UnknownProfile(self.registry.profile.clone()))
+        let name = &self.registry.profile;
+        let p = self
+            .profiles
+            .get(name)
+            .ok_or_else(|| ConfigError::UnknownProfile(name.clone()))?;
+        let pr = p.prices;
+        let problem = if [pr.create, pr.renew, pr.transfer, pr.restore]
+            .iter()
+            .any(|c| *c < 0)
+        {
+            Some("prices may not be negative")
+        } else if p.min_nameservers == 0 || p.min_nameservers > p.max_nameservers {
+            Some("nameserver counts must be 1 <= min <= max")
+        } else if p.max_period == 0 || p.min_label_length == 0 || p.zones.is_empty() {
+            Some("max_period, min_label_length and zones must not be empty or zero")
+        } else {
+            None
+        };
+        match problem {
+            Some(what) => Err(ConfigError::Invalid {
+                profile: name.clone(),
+                what,
+            }),
+            None => Ok(p),
+        }
     }
 
     /// True if `addr` is one of the registry's own addresses (case-insensitive).
@@ -429,6 +460,15 @@ mod tests {
         );
         assert!(p.natural_holder_is_admin);
         assert_eq!(p.transfer_mode, TransferMode::Authinfo);
+    }
+
+    #[test]
+    fn bad_profiles_are_refused() {
+        let cfg = Config::parse("[profiles.at.prices]\ncreate = -100\n").unwrap();
+        assert!(matches!(cfg.profile(), Err(ConfigError::Invalid { .. })));
+        let cfg =
+            Config::parse("[profiles.at]\nmin_nameservers = 3\nmax_nameservers = 2\n").unwrap();
+        assert!(cfg.profile().is_err());
     }
 
     #[test]

@@ -514,6 +514,21 @@ fn credit_set_status_and_history() {
         .args(["registrar", "credit", "--id", "1001", "12,50"])
         .assert()
         .code(1);
+    // Never below zero, never an overflow.
+    regmail(d)
+        .args(["registrar", "credit", "--id", "1001", "-100"])
+        .assert()
+        .code(1);
+    regmail(d)
+        .args([
+            "registrar",
+            "credit",
+            "--id",
+            "1001",
+            "92233720368547758.99",
+        ])
+        .assert()
+        .code(1);
     for name in [
         "01-perscreate-holder.eml",
         "02-perscreate-tech.eml",
@@ -543,4 +558,30 @@ fn credit_set_status_and_history() {
     assert!(text.contains("status:       serverLock"), "{text}");
     assert!(text.contains("create by 1001"), "{text}");
     assert!(text.contains("set-status by registry"), "{text}");
+}
+
+/// `check` of a plain template for an unknown registrar while billing is on:
+/// a refusal, not a database error.
+#[test]
+fn check_with_an_unknown_registrar_and_billing() {
+    let tmp = data_dir();
+    let d = tmp.path();
+    std::fs::write(
+        d.join("regmail.toml"),
+        "[profiles.at.prices]\ncreate = 1000\n",
+    )
+    .unwrap();
+    let text =
+        std::fs::read_to_string(support::root().join("tests/cases/create-domain/03-create.txt"))
+            .unwrap()
+            .replace(
+                "<registrar-id>1001</registrar-id>",
+                "<registrar-id>4242</registrar-id>",
+            );
+    let file = d.join("t.txt");
+    std::fs::write(&file, text).unwrap();
+    let out = regmail(d).arg("check").arg(&file).assert().code(1);
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(stdout.contains("result:       failed"), "{stdout}");
+    assert!(stdout.contains("error:        4009"), "{stdout}");
 }

@@ -127,6 +127,8 @@ struct Model {
     domains: BTreeMap<String, MDomain>,
     /// Objects with an open pending request of a person (person-update).
     person_pending: BTreeSet<String>,
+    /// The new holder each waiting holder change names, by domain.
+    holder_pending: BTreeMap<String, String>,
     seq: u32,
 }
 
@@ -157,18 +159,23 @@ impl Model {
         self.persons.get(h).is_some_and(|p| p.owner == r)
     }
 
+    /// A holder now, or named by a waiting holder change.
     fn is_holder(&self, h: &str) -> bool {
-        self.domains.values().any(|d| {
+        let now = self.domains.values().any(|d| {
             d.contacts
                 .iter()
                 .any(|(role, x)| role == "registrant" && x == h)
-        })
+        });
+        now || self.holder_pending.values().any(|x| x == h)
     }
 
+    /// Used by a domain now, or named by a waiting holder change.
     fn in_use(&self, h: &str) -> bool {
-        self.domains
+        let now = self
+            .domains
             .values()
-            .any(|d| d.contacts.iter().any(|(_, x)| x == h))
+            .any(|d| d.contacts.iter().any(|(_, x)| x == h));
+        now || self.holder_pending.values().any(|x| x == h)
     }
 
     /// 6103/6104, else the domain.
@@ -351,6 +358,7 @@ impl Model {
             return ok();
         }
         self.domains.get_mut(name).unwrap().pending = Some("update");
+        self.holder_pending.insert(name.to_string(), h);
         (Outcome::Pending, BTreeSet::new())
     }
 

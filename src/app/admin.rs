@@ -70,12 +70,17 @@ pub fn registrar(paths: &Paths, clock: &dyn Clock, cmd: RegistrarCommand) -> any
             if store.registrar(id)?.is_none() {
                 bail!("no registrar {id}");
             }
-            let balance = store.add_credit(id, cents, &now)?;
-            println!(
-                "registrar {id}: balance {} {}",
-                crate::policy::money(balance),
-                config.profile()?.currency
-            );
+            let currency = config.profile()?.currency.clone();
+            match store.add_credit(id, cents, &now)? {
+                Ok(balance) => println!(
+                    "registrar {id}: balance {} {currency}",
+                    crate::policy::money(balance)
+                ),
+                Err(balance) => bail!(
+                    "the balance ({} {currency}) may not go below zero",
+                    crate::policy::money(balance)
+                ),
+            }
         }
         RegistrarCommand::Key(RegistrarKeyCommand::Add { id, key }) => {
             if store.registrar(id)?.is_none() {
@@ -154,8 +159,11 @@ fn parse_amount(s: &str) -> Option<i64> {
     if !ok {
         return None;
     }
-    let cents =
-        whole.parse::<i64>().ok()?.checked_mul(100)? + format!("{frac:0<2}").parse::<i64>().ok()?;
+    let cents = whole
+        .parse::<i64>()
+        .ok()?
+        .checked_mul(100)?
+        .checked_add(format!("{frac:0<2}").parse::<i64>().ok()?)?;
     Some(if neg { -cents } else { cents })
 }
 

@@ -104,6 +104,28 @@ pub(super) fn charge(
     ))))
 }
 
+/// Refunds what the request `server_trid` was charged for `object` (a
+/// transfer that did not execute); nothing if it was free.
+pub(super) fn refund(
+    tx: &mut Tx<'_>,
+    act: Act<'_>,
+    server_trid: &str,
+    object: &str,
+) -> Result<(), StoreError> {
+    let Some((registrar_id, cents)) = tx.charge_of(server_trid, object)? else {
+        return Ok(());
+    };
+    tx.book(&Movement {
+        registrar_id,
+        at: &rfc3339(act.now),
+        server_trid: Some(act.server_trid),
+        object: Some(object),
+        kind: "refund",
+        amount_cents: cents,
+    })?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

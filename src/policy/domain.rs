@@ -14,6 +14,7 @@ use crate::reply::rfc3339;
 use crate::store::{DomainRow, HistoryEntry, PendingRequest, StoreError, Tx};
 use crate::template::{
     DomainCreate, DomainUpdate, Nameserver, Nscupdate, ObjectClass, Renew, Spec, Transaction,
+    host_in_zone, split_zone,
 };
 use chrono::{DateTime, Duration, Months, Utc};
 
@@ -39,11 +40,17 @@ fn check_handles(
     Ok(())
 }
 
-/// Hosts whose addresses would change while other registrars' domains use them (6112).
+/// The nameserver rules on hosts (GRRP 3.1.2-3.1.8): a host under the
+/// registry's zones belongs to the domain it is named under, so only that
+/// domain's sponsor (or the domain being created) may create it or set its
+/// addresses (6112; 6107 when no such domain exists); a host other
+/// registrars' domains use keeps its addresses (6112).
 fn check_hosts(
     tx: &Tx<'_>,
     registrar_id: u32,
     list: &[Nameserver],
+    creating: Option<&str>,
+    profile: &Profile,
     errors: &mut Vec<Rejection>,
 ) -> Result<(), StoreError> {
     let set = |v: &[String]| {
@@ -56,13 +63,56 @@ fn check_hosts(
         let changes = stored
             .as_ref()
             .is_some_and(|a| !ns.addresses.is_empty() && set(a) != set(&ns.addresses));
+        if (stored.is_none() || changes) && host_in_zone(&ns.host, profile) {
+            check_glue_owner(tx, registrar_id, &ns.host, creating, profile, errors)?;
+        }
         if changes && tx.host_used_by_others(&ns.host, registrar_id)? {
+            let detail = format!("{}: addresses differ from the host's", ns.host);
             errors.push(
                 Rejection::new(Code::HostInUse)
                     .key("nserver")
-                    .detail(format!("{}: addresses differ from the host's", ns.host)),
+                    .detail(detail),
             );
         }
+    }
+    Ok(())
+}
+
+/// The registrable domain a host is named under (`ns1.muster.co.at` ->
+/// `muster.co.at`), if it lies under one of the profile's zones.
+fn superordinate(host: &str, profile: &Profile) -> Option<String> {
+    let labels: Vec<&str> = host.split('.').collect();
+    (1..labels.len())
+        .map(|k| labels[k..].join("."))
+        .find(|candidate| split_zone(candidate, profile).is_some())
+}
+
+fn check_glue_owner(
+    tx: &Tx<'_>,
+    registrar_id: u32,
+    host: &str,
+    creating: Option<&str>,
+    profile: &Profile,
+    errors: &mut Vec<Rejection>,
+) -> Result<(), StoreError> {
+    let Some(parent) = superordinate(host, profile) else {
+        return Ok(());
+    };
+    if creating == Some(parent.as_str()) {
+        return Ok(());
+    }
+    match tx.domain(&parent)? {
+        Some(d) if d.registrar_id == registrar_id => {}
+        Some(_) => errors.push(
+            Rejection::new(Code::HostInUse)
+                .key("nserver")
+                .detail(format!("{host}: under another registrar's domain")),
+        ),
+        None => errors.push(
+            Rejection::new(Code::NameserverCheck)
+                .key("nserver")
+                .detail(format!("{host}: {parent} is not registered")),
+        ),
     }
     Ok(())
 }
@@ -133,7 +183,14 @@ pub(super) fn check_create(
     handles.extend(d.tech_c.iter().map(|h| ("tech-c", h.as_str())));
     handles.extend(d.zone_c.iter().map(|h| ("zone-c", h.as_str())));
     check_handles(tx, registrar_id, &handles, errors)?;
-    check_hosts(tx, registrar_id, &d.nameservers, errors)
+    check_hosts(
+        tx,
+        registrar_id,
+        &d.nameservers,
+        Some(&d.name),
+        rules.profile,
+        errors,
+    )
 }
 
 fn changes_contacts(u: &DomainUpdate) -> bool {
@@ -186,13 +243,14 @@ pub(super) fn check_nscupdate(
     tx: &Tx<'_>,
     registrar_id: u32,
     n: &Nscupdate,
+    profile: &Profile,
     errors: &mut Vec<Rejection>,
 ) -> Result<(), StoreError> {
     let Some(d) = sponsored(tx, registrar_id, &n.name, errors)? else {
         return Ok(());
     };
     status_allows(&d, Op::Nameservers, errors);
-    check_hosts(tx, registrar_id, &n.nameservers, errors)
+    check_hosts(tx, registrar_id, &n.nameservers, None, profile, errors)
 }
 
 fn parse_time(s: &str) -> Result<DateTime<Utc>, StoreError> {
@@ -448,7 +506,18 @@ pub(super) fn info_text(d: &DomainRow, registrar_id: u32, profile: &Profile) -> 
     };
     let mut pairs = render::domain_pairs(d, "update");
     let note = |k: &str, v: String| ("#".to_string(), format!("{k}: {v}"));
-    pairs.insert(2, note("status", d.status.join(" ")));
+    let status: Vec<&str> = d
+        .status
+        .iter()
+        .map(String::as_str)
+        .filter(|w| view == View::Full || !w.starts_with("client"))
+        .collect();
+    let status = if status.is_empty() {
+        "active".to_string()
+    } else {
+        status.join(" ")
+    };
+    pairs.insert(2, note("status", status));
     pairs.insert(3, note("expires", d.expires.clone()));
     pairs.insert(4, note("sponsor", d.registrar_id.to_string()));
     match (view, &d.authinfo) {

@@ -113,7 +113,9 @@ pub fn check(
         Spec::DomainUpdate(u) => {
             domain::check_update(tx, registrar_id, u, rules.profile, &mut errors)?
         }
-        Spec::Nscupdate(n) => domain::check_nscupdate(tx, registrar_id, n, &mut errors)?,
+        Spec::Nscupdate(n) => {
+            domain::check_nscupdate(tx, registrar_id, n, rules.profile, &mut errors)?
+        }
         Spec::Renew(r) => domain::check_renew(tx, registrar_id, r, rules, now, &mut errors)?,
         Spec::PersonCreate(p) => person::check_create(p, rules.config, &mut errors),
         Spec::PersonUpdate(u) => {
@@ -129,7 +131,7 @@ pub fn check(
         Spec::Withdraw(w) => deletion::check_withdraw(tx, registrar_id, w, &mut errors)?,
         Spec::Transfer(t) => transfer::check_transfer(tx, registrar_id, t, rules, &mut errors)?,
         Spec::TransferDecision(name, approve) => {
-            transfer::check_decision(tx, registrar_id, name, *approve, rules, &mut errors)?
+            transfer::check_decision(tx, registrar_id, name, *approve, &mut errors)?
         }
     }
     Ok(errors)
@@ -208,15 +210,18 @@ enum Op {
 /// redemption period everything but renewal (6105).
 fn status_allows(d: &DomainRow, op: Op, errors: &mut Vec<Rejection>) {
     use Op::*;
-    if d.pending.as_deref() == Some("transfer") {
-        return errors.push(Rejection::new(Code::TransferPending).key("domain"));
-    }
     let f = d.flags;
     let why = if d.redemption_until.is_some() {
         Some("redemptionPeriod".to_string())
-    } else if let Some(p) = d.pending.as_deref().filter(|_| op != Renew) {
+    } else if op == Renew {
+        // A renewal is allowed under every flag and pending request, so a
+        // domain cannot expire while a transfer or an objection period runs.
+        None
+    } else if d.pending.as_deref() == Some("transfer") {
+        return errors.push(Rejection::new(Code::TransferPending).key("domain"));
+    } else if let Some(p) = d.pending.as_deref() {
         Some(format!("pending {p}"))
-    } else if f.server_lock && op != Renew {
+    } else if f.server_lock {
         Some("serverLock".into())
     } else if f.server_hold && matches!(op, FlagsOnly | Update | Nameservers) {
         Some("serverHold".into())

@@ -13,7 +13,8 @@ use crate::rejection::{Code, Rejection};
 use crate::reply::rfc3339;
 use crate::store::{HistoryEntry, PendingRequest, PersonRow, StoreError, Tx};
 use crate::template::{
-    ObjectClass, PersonChanges, PersonCreate, PersonType, PersonUpdate, Spec, Transaction,
+    DomainUpdate, ObjectClass, PersonChanges, PersonCreate, PersonType, PersonUpdate, Spec,
+    Transaction,
 };
 use chrono::Duration;
 
@@ -71,11 +72,39 @@ pub(super) fn merged(old: &PersonCreate, c: &PersonChanges) -> PersonCreate {
     }
 }
 
+/// The domains whose waiting `update` names the handle, with the role
+/// (`registrant` for a holder change).
+fn pending_uses(tx: &Tx<'_>, handle: &str) -> Result<Vec<(String, &'static str)>, StoreError> {
+    let mut uses = Vec::new();
+    for (domain, payload) in tx.open_payloads("update")? {
+        let u: DomainUpdate =
+            serde_json::from_str(&payload).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let roles = [
+            ("registrant", u.registrant.as_deref() == Some(handle)),
+            ("admin-c", u.admin_c.as_deref() == Some(handle)),
+            ("tech-c", u.tech_c.iter().flatten().any(|h| h == handle)),
+            ("zone-c", u.zone_c.as_deref() == Some(handle)),
+        ];
+        uses.extend(
+            roles
+                .iter()
+                .filter(|(_, named)| *named)
+                .map(|(role, _)| (domain.clone(), *role)),
+        );
+    }
+    Ok(uses)
+}
+
+/// A holder now, or the holder a waiting holder change will make it.
 fn is_holder(tx: &Tx<'_>, handle: &str) -> Result<bool, StoreError> {
-    Ok(tx
+    let now = tx
         .handle_uses(handle)?
         .iter()
-        .any(|(_, role)| role == "registrant"))
+        .any(|(_, role)| role == "registrant");
+    Ok(now
+        || pending_uses(tx, handle)?
+            .iter()
+            .any(|(_, role)| *role == "registrant"))
 }
 
 /// `persupdate`.
@@ -161,7 +190,13 @@ pub(super) fn check_delete(
                 .detail(detail),
         );
     }
-    if let Some((domain, role)) = tx.handle_uses(handle)?.first() {
+    let mut uses = tx.handle_uses(handle)?;
+    uses.extend(
+        pending_uses(tx, handle)?
+            .into_iter()
+            .map(|(d, r)| (d, format!("waiting {r}"))),
+    );
+    if let Some((domain, role)) = uses.first() {
         errors.push(
             Rejection::new(Code::HandleInUse)
                 .key("nic-hdl")

@@ -71,7 +71,7 @@ pub(super) fn transfer(
     };
     let profile = rules.profile;
     let (mode, code, deadline) = match profile.transfer_mode {
-        TransferMode::Authinfo => return execute(tx, &t.name, act.registrar_id, rules, act),
+        TransferMode::Authinfo => return execute(tx, &t.name, act.registrar_id, rules, act, true),
         TransferMode::HolderConfirmation => (
             "holder-confirmation",
             Code::PendingHolder,
@@ -100,40 +100,43 @@ pub(super) fn transfer(
             payload: &payload,
         })?;
     }
-    Ok(Decision::pending(&t.name, code))
+    // Charged now, with the request's server-trid; refunded if it never executes.
+    let mut decision = Decision::pending(&t.name, code);
+    let charged = billing::charge(tx, act, act.registrar_id, &t.name, Item::Transfer, profile)?;
+    decision.infos.extend(charged);
+    Ok(decision)
 }
 
 /// `transferack` / `transfernack`: the sponsor decides an open transfer in
-/// `losing-registrar` mode (6104 for others, 6105 when none waits).
+/// `losing-registrar` mode; the gaining registrar may withdraw its request
+/// with `transfernack` in any mode (6103, 6104; 6105 when nothing waits).
 pub(super) fn check_decision(
     tx: &Tx<'_>,
     registrar_id: u32,
     name: &str,
     approve: bool,
-    rules: Rules<'_>,
     errors: &mut Vec<Rejection>,
 ) -> Result<(), StoreError> {
-    let Some(d) = super::sponsored(tx, registrar_id, name, errors)? else {
-        return Ok(());
+    let open = tx.pending_on(name)?.filter(|p| p.kind == "transfer");
+    let why = match (tx.domain(name)?, open) {
+        (None, _) => Rejection::new(Code::DomainNotFound)
+            .key("domain")
+            .detail(name.to_string()),
+        (Some(_), Some(p)) if !approve && p.registrar_id == registrar_id => return Ok(()),
+        (Some(d), _) if d.registrar_id != registrar_id => Rejection::new(Code::NotSponsor)
+            .key("domain")
+            .detail(name.to_string()),
+        (Some(_), Some(p)) if p.mode.as_deref() == Some("losing-registrar") => return Ok(()),
+        (Some(_), _) => Rejection::new(Code::StatusProhibits)
+            .key("domain")
+            .detail("no transfer awaits your decision"),
     };
-    let open = tx
-        .pending_on(&d.name)?
-        .filter(|p| p.kind == "transfer" && p.mode.as_deref() == Some("losing-registrar"));
-    match open {
-        None => errors.push(
-            Rejection::new(Code::StatusProhibits)
-                .key("domain")
-                .detail("no transfer awaits your decision"),
-        ),
-        Some(p) if approve => {
-            billing::check_credit(tx, p.registrar_id, Item::Transfer, rules.profile, errors)?
-        }
-        Some(_) => {}
-    }
+    errors.push(why);
     Ok(())
 }
 
-/// Carries out the losing registrar's decision.
+/// Carries out the decision: executes, rejects, or withdraws (the gaining
+/// registrar's own `transfernack`); a transfer that does not execute is refunded.
 pub(super) fn decide(
     tx: &mut Tx<'_>,
     name: &str,
@@ -147,13 +150,16 @@ pub(super) fn decide(
     if act.dry_run {
         return Ok(Decision::success(name));
     }
-    tx.close_pending(
-        p.id,
-        if approve { "executed" } else { "rejected" },
-        &rfc3339(act.now),
-    )?;
+    let state = match (approve, p.registrar_id == act.registrar_id) {
+        (true, _) => "executed",
+        (false, true) => "withdrawn",
+        (false, false) => "rejected",
+    };
+    tx.close_pending(p.id, state, &rfc3339(act.now))?;
     if approve {
-        execute(tx, name, p.registrar_id, rules, act)?;
+        execute(tx, name, p.registrar_id, rules, act, false)?;
+    } else {
+        billing::refund(tx, act, &p.server_trid, name)?;
     }
     Ok(Decision::success(name))
 }
@@ -166,6 +172,7 @@ pub(super) fn execute(
     gaining: u32,
     rules: Rules<'_>,
     act: Act<'_>,
+    charge: bool,
 ) -> Result<Decision, StoreError> {
     let Some(d) = tx.domain(name)? else {
         return Ok(Decision::success(name));
@@ -193,6 +200,9 @@ pub(super) fn execute(
         before: &before,
         after: &after,
     })?;
+    if !charge {
+        return Ok(decision);
+    }
     decision.infos.extend(billing::charge(
         tx,
         act,

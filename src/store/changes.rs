@@ -264,6 +264,15 @@ impl Tx<'_> {
             .optional()?)
     }
 
+    /// The payloads of open requests of a kind, with their objects.
+    pub fn open_payloads(&self, kind: &str) -> StoreResult<Vec<(String, String)>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT object, payload FROM pending WHERE kind = ?1 AND state = 'open' ORDER BY id",
+        )?;
+        let rows = stmt.query_map([kind], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
     /// Closes a pending request (`executed`, `rejected`, `expired`, `withdrawn`).
     pub fn close_pending(&mut self, id: i64, state: &str, now: &str) -> StoreResult<()> {
         self.tx.execute(

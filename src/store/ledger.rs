@@ -38,11 +38,31 @@ fn book(tx: &rusqlite::Transaction<'_>, m: &Movement<'_>) -> StoreResult<i64> {
 impl Tx<'_> {
     /// A registrar's balance in cents.
     pub fn balance(&self, registrar_id: u32) -> StoreResult<i64> {
-        Ok(self.tx.query_row(
-            "SELECT credit_cents FROM registrars WHERE id = ?1",
-            [registrar_id],
-            |r| r.get(0),
-        )?)
+        use rusqlite::OptionalExtension;
+        let b: Option<i64> = self
+            .tx
+            .query_row(
+                "SELECT credit_cents FROM registrars WHERE id = ?1",
+                [registrar_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(b.unwrap_or(0))
+    }
+
+    /// The registrar and the amount (positive cents) a mail was charged for an
+    /// object, if it was.
+    pub fn charge_of(&self, server_trid: &str, object: &str) -> StoreResult<Option<(u32, i64)>> {
+        use rusqlite::OptionalExtension;
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT registrar_id, -amount_cents FROM ledger
+                 WHERE server_trid = ?1 AND object = ?2 AND amount_cents < 0 ORDER BY id LIMIT 1",
+                params![server_trid, object],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
     }
 
     /// Books a movement; returns the new balance.
@@ -52,9 +72,19 @@ impl Tx<'_> {
 }
 
 impl Store {
-    /// Adds prepaid credit (`registrar credit`); returns the new balance.
-    pub fn add_credit(&mut self, registrar_id: u32, cents: i64, at: &str) -> StoreResult<i64> {
+    /// Adds prepaid credit (`registrar credit`); returns the new balance, or
+    /// `Err(balance)` if the credit would end below zero or overflow.
+    pub fn add_credit(
+        &mut self,
+        registrar_id: u32,
+        cents: i64,
+        at: &str,
+    ) -> StoreResult<Result<i64, i64>> {
         self.write(|tx| {
+            let before = tx.balance(registrar_id)?;
+            if before.checked_add(cents).is_none_or(|after| after < 0) {
+                return Ok(Err(before));
+            }
             let m = Movement {
                 registrar_id,
                 at,
@@ -63,7 +93,7 @@ impl Store {
                 kind: "credit",
                 amount_cents: cents,
             };
-            book(&tx.tx, &m)
+            book(&tx.tx, &m).map(Ok)
         })
     }
 }

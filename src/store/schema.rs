@@ -144,6 +144,7 @@ const MIGRATIONS: &[&str] = &[
         execute_at TEXT,
         mode TEXT,
         payload TEXT NOT NULL DEFAULT '',
+        token_sha256 TEXT,
         state TEXT NOT NULL DEFAULT 'open'
             CHECK (state IN ('open', 'executed', 'rejected', 'expired', 'withdrawn')),
         closed TEXT

@@ -22,7 +22,9 @@ pub use spec::{
     CheckSpec, Delete, DomainCreate, DomainUpdate, Nameserver, Nscupdate, PersonChanges,
     PersonCreate, PersonType, PersonUpdate, Renew, Spec, Transfer, Withdraw, validate,
 };
-pub use values::{check_domain_name, check_email, check_handle, check_host_name};
+pub use values::{
+    check_domain_name, check_email, check_handle, check_host_name, host_in_zone, split_zone,
+};
 
 use crate::rejection::Rejection;
 

@@ -634,6 +634,75 @@ lvcreate ALP-1407 firma.lv MS1002-LVNIC | step 08-company-needs-no-admin alice
 AUTH7=$(python3 -c 'import hashlib; print(hashlib.sha256(b"regmail-test-7").hexdigest()[:32])')
 printf 'domain:         muster.lv\ncommand:        transfer\nauthinfo:       %s\nsource:         LV-DOM\n' "$AUTH7" | obj regtransfer 1002 BLU-1400 | step 09-authinfo-transfer bob
 
+# --- second review's fixes (each bug fix adds a case) ---------------------------
+# Glue hosts belong to the domain they are named under.
+case_dir glue-hosts
+nat ALP-1500 "Anna Muster" anna@example.at | step 01-perscreate alice
+simple create create muster.at 1001 ALP-1501 'registrant:     AM1001-NICAT
+tech-c:         AM1001-NICAT
+nserver:        ns1.example.net
+nserver:        ns2.example.net
+' | step 02-create alice
+nat BLU-1500 "Berta Blau" berta@example.at 1002 | step 03-bob-perscreate bob
+simple create create blau.at 1002 BLU-1501 'registrant:     BB1002-NICAT
+tech-c:         BB1002-NICAT
+nserver:        ns1.muster.at
+remarks:        203.0.113.66
+nserver:        ns.example.net
+' | step 04-glue-under-alices-domain-6112 bob
+simple create create blau.at 1002 BLU-1502 'registrant:     BB1002-NICAT
+tech-c:         BB1002-NICAT
+nserver:        ns1.nirgends.at
+remarks:        203.0.113.66
+nserver:        ns.example.net
+' | step 05-glue-under-no-domain-6107 bob
+simple nscupdate nscupdate muster.at 1001 ALP-1502 'nserver:        ns1.muster.at
+remarks:        192.0.2.53
+nserver:        ns.example.net
+' | step 06-own-glue alice
+simple create create blau.at 1002 BLU-1503 'registrant:     BB1002-NICAT
+tech-c:         BB1002-NICAT
+nserver:        ns1.muster.at
+remarks:        192.0.2.53
+nserver:        ns.example.net
+' | step 07-bob-uses-alices-host bob
+simple update update muster.at 1001 ALP-1503 'client-hold:    Y
+' | step 08-hold alice
+simple info info muster.at 1002 BLU-1504 | step 09-public-info-hides-client-flags bob
+# Handles a waiting holder change names are holders and in use.
+case_dir waiting-holder-handle
+nat ALP-1600 "Anna Muster" anna@example.at | step 01-perscreate alice
+nat ALP-1601 "Nora Neu" nora@example.at | step 02-perscreate-new-holder alice
+domain_create ALP-1602 haus.at AM1001-NICAT AM1001-NICAT | step 03-create alice
+simple update update haus.at 1001 ALP-1603 'registrant:     NN1002-NICAT
+' | step 04-holder-change-pending alice
+obj persupdate 1001 ALP-1604 <<'T' | step 05-fixed-field-6203 alice
+nic-hdl:        NN1002-NICAT
+command:        update
+personname:     Nora Anders
+source:         AT-DOM
+T
+obj persdelete 1001 ALP-1605 <<'T' | step 06-in-use-6204 alice
+nic-hdl:        NN1002-NICAT
+command:        delete
+source:         AT-DOM
+T
+# Transfers are charged at the request and refunded when they do not execute;
+# the sponsor can renew meanwhile; the gaining registrar can withdraw.
+case_dir transfer-billing
+printf '[profiles.at]\ntransfer_mode = "losing-registrar"\n[profiles.at.prices]\nrenew = 800\ntransfer = 500\n' > "$D/regmail.toml"
+printf '1001 = 5000\n1002 = 1000\n' > "$D/credit.toml"
+nat ALP-1700 "Anna Muster" anna@example.at | step 01-perscreate alice
+domain_create ALP-1701 geld.at AM1001-NICAT AM1001-NICAT | step 02-create alice
+simple regtransfer transfer geld.at 1002 BLU-1700 | step 03-transfer-charged-1006 bob
+simple renew renew geld.at 1001 ALP-1702 'period:         1
+' | step 04-renew-while-transfer-waits alice
+simple transfernack nack geld.at 1002 BLU-1701 | step 05-gaining-withdraws-refund bob
+simple regtransfer transfer geld.at 1002 BLU-1702 | step 06-transfer-again bob
+simple transfernack nack geld.at 1001 ALP-1703 | step 07-losing-rejects-refund alice
+simple regtransfer transfer geld.at 1002 BLU-1703 | step 08-third-request bob
+simple transferack ack geld.at 1001 ALP-1704 | step 09-ack-executes-no-second-charge alice
+
 # --- demo fixtures ---------------------------------------------------------
 rm -rf fixtures; mkdir -p fixtures
 cp "$C/create-domain/01-perscreate.eml" fixtures/01-perscreate-holder.eml
