@@ -130,6 +130,7 @@ fn run_case(dir: &Path, ending: Ending, failures: &mut Vec<String>) {
         for (id, cents) in credits {
             reg.store
                 .add_credit(id.parse().unwrap(), cents, "2026-11-22T08:00:00.000Z")
+                .unwrap()
                 .unwrap();
         }
     }

@@ -130,20 +130,7 @@ pub(super) fn check_update(
     }
     let new = merged(&p.data, &u.changes);
     if is_holder(tx, &u.handle)? {
-        let fixed = [
-            ("type", p.data.kind != new.kind),
-            ("personname", p.data.personname != new.personname),
-            ("organization", p.data.organization != new.organization),
-            ("country", p.data.country != new.country),
-        ];
-        for (key, changed) in fixed.iter().filter(|(_, c)| *c) {
-            let _ = changed;
-            errors.push(
-                Rejection::new(Code::ImmutableHolderField)
-                    .key(key)
-                    .detail("the handle is a domain holder"),
-            );
-        }
+        check_fixed_fields(&p.data, &new, errors);
     }
     if u.changes.email.is_some() && config.is_own_address(&new.email) {
         errors.push(Rejection::new(Code::RegistryAddress).key("e-mail"));
@@ -170,6 +157,23 @@ pub(super) fn check_update(
         );
     }
     Ok(())
+}
+
+/// A holder's type, name, organisation and country do not change (6203).
+fn check_fixed_fields(old: &PersonCreate, new: &PersonCreate, errors: &mut Vec<Rejection>) {
+    let fixed = [
+        ("type", old.kind != new.kind),
+        ("personname", old.personname != new.personname),
+        ("organization", old.organization != new.organization),
+        ("country", old.country != new.country),
+    ];
+    for (key, _) in fixed.iter().filter(|(_, changed)| *changed) {
+        errors.push(
+            Rejection::new(Code::ImmutableHolderField)
+                .key(key)
+                .detail("the handle is a domain holder"),
+        );
+    }
 }
 
 /// `persdelete`.
