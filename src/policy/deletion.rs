@@ -11,7 +11,7 @@ use super::billing::{self, Item};
 use super::{Act, Decision, Op, Rules, sponsored, status_allows};
 use crate::rejection::{Code, Rejection};
 use crate::reply::rfc3339;
-use crate::store::{HistoryEntry, PendingRequest, StoreError, Tx};
+use crate::store::{PendingRequest, StoreError, Tx};
 use crate::template::{Delete, Withdraw};
 use chrono::{DateTime, Duration, Utc};
 
@@ -134,16 +134,14 @@ pub(super) fn undelete(
         .domain(name)?
         .map(|d| d.status.join(" "))
         .unwrap_or_default();
-    tx.insert_history(&HistoryEntry {
-        object: name,
-        at: &at,
-        server_trid: act.server_trid,
-        client_trid: act.client_trid,
-        registrar_id: Some(act.registrar_id),
-        action: "restore",
-        before: &before,
-        after: &after,
-    })?;
+    super::history(
+        tx,
+        act,
+        act.registrar_id,
+        name,
+        "restore",
+        [&before, &after],
+    )?;
     Ok(decision)
 }
 
@@ -177,16 +175,14 @@ pub(super) fn withdraw(
         tx.set_billing(&w.name, true, w.zone_delete)?;
         tx.touch_domain(&w.name, &rfc3339(act.now))?;
         let after = format!("billing: holder zone-delete: {}", w.zone_delete);
-        tx.insert_history(&HistoryEntry {
-            object: &w.name,
-            at: &rfc3339(act.now),
-            server_trid: act.server_trid,
-            client_trid: act.client_trid,
-            registrar_id: Some(act.registrar_id),
-            action: "billwithdraw",
-            before: &before,
-            after: &after,
-        })?;
+        super::history(
+            tx,
+            act,
+            act.registrar_id,
+            &w.name,
+            "billwithdraw",
+            [&before, &after],
+        )?;
     }
     Ok(Decision::success(&w.name))
 }

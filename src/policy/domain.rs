@@ -11,7 +11,7 @@ use super::{Act, Decision, Op, Rules, sponsored, status_allows};
 use crate::config::Profile;
 use crate::rejection::{Code, Rejection};
 use crate::reply::rfc3339;
-use crate::store::{DomainRow, HistoryEntry, PendingRequest, StoreError, Tx};
+use crate::store::{DomainRow, PendingRequest, StoreError, Tx};
 use crate::template::{
     DomainCreate, DomainUpdate, Nameserver, Nscupdate, ObjectClass, Renew, Spec, Transaction,
     host_in_zone, split_zone,
@@ -332,18 +332,8 @@ fn record(
         .domain(name)?
         .map(|d| text(&d, profile))
         .unwrap_or_default();
-    let at = rfc3339(act.now);
-    tx.touch_domain(name, &at)?;
-    tx.insert_history(&HistoryEntry {
-        object: name,
-        at: &at,
-        server_trid: act.server_trid,
-        client_trid: act.client_trid,
-        registrar_id: Some(act.registrar_id),
-        action,
-        before,
-        after: &after,
-    })
+    tx.touch_domain(name, &rfc3339(act.now))?;
+    super::history(tx, act, act.registrar_id, name, action, [before, &after])
 }
 
 /// Carries out a checked domain template (a dry run only computes the reply).

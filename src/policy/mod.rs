@@ -241,6 +241,28 @@ fn status_allows(d: &DomainRow, op: Op, errors: &mut Vec<Rejection>) {
     }
 }
 
+/// Records a change of `object` by the acting registrar, with the object's
+/// text before and after (`""` for none).
+fn history(
+    tx: &mut Tx<'_>,
+    act: Act<'_>,
+    registrar_id: u32,
+    object: &str,
+    action: &str,
+    texts: [&str; 2],
+) -> Result<(), StoreError> {
+    tx.insert_history(&crate::store::HistoryEntry {
+        object,
+        at: &crate::reply::rfc3339(act.now),
+        server_trid: act.server_trid,
+        client_trid: act.client_trid,
+        registrar_id: Some(registrar_id),
+        action,
+        before: texts[0],
+        after: texts[1],
+    })
+}
+
 /// Answers a `check` (read-only).
 pub fn answer(tx: &Tx<'_>, spec: &Spec) -> Result<Option<bool>, StoreError> {
     match spec {

@@ -11,7 +11,7 @@ use super::{Act, Decision, Rules};
 use crate::config::{Config, Profile};
 use crate::rejection::{Code, Rejection};
 use crate::reply::rfc3339;
-use crate::store::{HistoryEntry, PendingRequest, PersonRow, StoreError, Tx};
+use crate::store::{PendingRequest, PersonRow, StoreError, Tx};
 use crate::template::{
     DomainUpdate, ObjectClass, PersonChanges, PersonCreate, PersonType, PersonUpdate, Spec,
     Transaction,
@@ -231,16 +231,7 @@ fn record(
         .person(handle)?
         .map(|p| text(&p, profile))
         .unwrap_or_default();
-    tx.insert_history(&HistoryEntry {
-        object: handle,
-        at: &rfc3339(act.now),
-        server_trid: act.server_trid,
-        client_trid: act.client_trid,
-        registrar_id: Some(act.registrar_id),
-        action,
-        before,
-        after: &after,
-    })
+    super::history(tx, act, act.registrar_id, handle, action, [before, &after])
 }
 
 /// Carries out a checked person template (a dry run only computes the reply).
@@ -335,16 +326,7 @@ pub(super) fn copy_for(
         .person(&new)?
         .map(|c| text(&c, profile))
         .unwrap_or_default();
-    tx.insert_history(&HistoryEntry {
-        object: &new,
-        at,
-        server_trid: act.server_trid,
-        client_trid: act.client_trid,
-        registrar_id: Some(registrar_id),
-        action: "transfer-copy",
-        before: "",
-        after: &after,
-    })?;
+    super::history(tx, act, registrar_id, &new, "transfer-copy", ["", &after])?;
     Ok(new)
 }
 

@@ -14,7 +14,7 @@ use super::{Act, Decision, Op, Rules, status_allows};
 use crate::config::TransferMode;
 use crate::rejection::{Code, Rejection};
 use crate::reply::rfc3339;
-use crate::store::{HistoryEntry, PendingRequest, StoreError, Tx};
+use crate::store::{PendingRequest, StoreError, Tx};
 use crate::template::Transfer;
 use chrono::Duration;
 
@@ -190,16 +190,14 @@ pub(super) fn execute(
     tx.set_sponsor(name, gaining, act.secret)?;
     tx.touch_domain(name, &at)?;
     let after = format!("sponsor: {gaining}");
-    tx.insert_history(&HistoryEntry {
-        object: name,
-        at: &at,
-        server_trid: act.server_trid,
-        client_trid: act.client_trid,
-        registrar_id: Some(act.registrar_id),
-        action: "transfer",
-        before: &before,
-        after: &after,
-    })?;
+    super::history(
+        tx,
+        act,
+        act.registrar_id,
+        name,
+        "transfer",
+        [&before, &after],
+    )?;
     if !charge {
         return Ok(decision);
     }
