@@ -191,8 +191,9 @@ impl Rejection {
     }
 }
 
-/// `s` with every character outside printable ASCII replaced by `?`, cut to `max`.
-fn printable(s: &str, max: usize) -> String {
+/// `s` with every character outside printable ASCII replaced by `?`, cut to
+/// `max` characters: what may reach a reply line or a header.
+pub fn printable(s: &str, max: usize) -> String {
     s.chars()
         .take(max)
         .map(|c| {

@@ -8,7 +8,9 @@
 //! be deleted (6112).
 
 use super::billing::{self, Item};
+use super::domain;
 use super::{Act, Decision, Op, Rules, sponsored, status_allows};
+use crate::config::Profile;
 use crate::rejection::{Code, Rejection};
 use crate::reply::rfc3339;
 use crate::store::{PendingRequest, StoreError, Tx};
@@ -119,29 +121,19 @@ pub(super) fn undelete(
     }
     let before = tx
         .domain(name)?
-        .map(|d| d.status.join(" "))
+        .map(|d| domain::text(&d, rules.profile))
         .unwrap_or_default();
     tx.clear_redemption(name)?;
-    decision.infos.extend(billing::charge(
+    let charged = billing::charge(
         tx,
         act,
         act.registrar_id,
         name,
         Item::Restore,
         rules.profile,
-    )?);
-    let after = tx
-        .domain(name)?
-        .map(|d| d.status.join(" "))
-        .unwrap_or_default();
-    super::history(
-        tx,
-        act,
-        act.registrar_id,
-        name,
-        "restore",
-        [&before, &after],
     )?;
+    decision.infos.extend(charged);
+    domain::record(tx, act, name, "restore", &before, rules.profile)?;
     Ok(decision)
 }
 
@@ -165,24 +157,16 @@ pub(super) fn check_withdraw(
 pub(super) fn withdraw(
     tx: &mut Tx<'_>,
     w: &Withdraw,
+    profile: &Profile,
     act: Act<'_>,
 ) -> Result<Decision, StoreError> {
     if !act.dry_run {
         let before = tx
             .domain(&w.name)?
-            .map(|d| format!("billing: {} zone-delete: {}", d.billing, d.zone_delete))
+            .map(|d| domain::text(&d, profile))
             .unwrap_or_default();
         tx.set_billing(&w.name, true, w.zone_delete)?;
-        tx.touch_domain(&w.name, &rfc3339(act.now))?;
-        let after = format!("billing: holder zone-delete: {}", w.zone_delete);
-        super::history(
-            tx,
-            act,
-            act.registrar_id,
-            &w.name,
-            "billwithdraw",
-            [&before, &after],
-        )?;
+        domain::record(tx, act, &w.name, "billwithdraw", &before, profile)?;
     }
     Ok(Decision::success(&w.name))
 }

@@ -310,17 +310,20 @@ pub(super) fn check_renew(
     )
 }
 
-/// The object text of a domain for history and info.
-fn text(d: &DomainRow, profile: &Profile) -> String {
+/// The object text of a domain for the history: the full view with its
+/// state lines, without the authinfo (a secret).
+pub(super) fn text(d: &DomainRow, profile: &Profile) -> String {
     render::object_text(
-        &render::domain_pairs(d, "update"),
+        &state_pairs(d, View::Full),
         ObjectClass::Domain,
         Transaction::Update,
         &profile.source,
     )
 }
 
-fn record(
+/// Records a change of the domain (`before` is its text before): touches it
+/// and writes the history row with the text after.
+pub(super) fn record(
     tx: &mut Tx<'_>,
     act: Act<'_>,
     name: &str,
@@ -360,7 +363,7 @@ pub(super) fn apply(
         Spec::Renew(r) => renew(tx, r, rules.profile, act),
         Spec::Delete(d) => super::deletion::delete(tx, d, rules, act),
         Spec::Undelete(name) => super::deletion::undelete(tx, name, rules, act),
-        Spec::Withdraw(w) => super::deletion::withdraw(tx, w, act),
+        Spec::Withdraw(w) => super::deletion::withdraw(tx, w, rules.profile, act),
         Spec::Transfer(t) => super::transfer::transfer(tx, t, rules, act),
         Spec::TransferDecision(name, approve) => {
             super::transfer::decide(tx, name, *approve, rules, act)
@@ -487,13 +490,10 @@ fn update(
     Ok(Decision::success(&u.name))
 }
 
-/// The `info` appendix of a domain: the sponsor's or the public view.
-pub(super) fn info_text(d: &DomainRow, registrar_id: u32, profile: &Profile) -> String {
-    let view = if d.registrar_id == registrar_id {
-        View::Full
-    } else {
-        View::Public
-    };
+/// A domain as `update` pairs with its state as `#` comment lines after
+/// `command:` (status, expiry, sponsor, and who pays once that is the
+/// holder); the public view leaves out the registrar's own flags.
+fn state_pairs(d: &DomainRow, view: View) -> Vec<(String, String)> {
     let mut pairs = render::domain_pairs(d, "update");
     let note = |k: &str, v: String| ("#".to_string(), format!("{k}: {v}"));
     let status: Vec<&str> = d
@@ -507,13 +507,38 @@ pub(super) fn info_text(d: &DomainRow, registrar_id: u32, profile: &Profile) -> 
     } else {
         status.join(" ")
     };
-    pairs.insert(2, note("status", status));
-    pairs.insert(3, note("expires", d.expires.clone()));
-    pairs.insert(4, note("sponsor", d.registrar_id.to_string()));
-    match (view, &d.authinfo) {
-        (View::Public, _) => pairs.retain(|(k, _)| k != "client-hold" && k != "client-lock"),
-        (View::Full, Some(a)) => pairs.insert(5, note("authinfo", a.clone())),
-        (View::Full, None) => {}
+    let mut notes = vec![
+        note("status", status),
+        note("expires", d.expires.clone()),
+        note("sponsor", d.registrar_id.to_string()),
+    ];
+    if d.billing == "holder" {
+        notes.push(note(
+            "billing",
+            format!(
+                "holder, zone-delete {}",
+                if d.zone_delete { "Y" } else { "N" }
+            ),
+        ));
+    }
+    pairs.splice(2..2, notes);
+    if view == View::Public {
+        pairs.retain(|(k, _)| k != "client-hold" && k != "client-lock");
+    }
+    pairs
+}
+
+/// The `info` appendix of a domain: the sponsor's view (with the authinfo)
+/// or the public view, as a ready-to-edit update template.
+pub(super) fn info_text(d: &DomainRow, registrar_id: u32, profile: &Profile) -> String {
+    let view = if d.registrar_id == registrar_id {
+        View::Full
+    } else {
+        View::Public
+    };
+    let mut pairs = state_pairs(d, view);
+    if let (View::Full, Some(a)) = (view, &d.authinfo) {
+        pairs.insert(5, ("#".to_string(), format!("authinfo: {a}")));
     }
     let object = render::object_text(
         &pairs,

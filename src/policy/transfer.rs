@@ -185,19 +185,10 @@ pub(super) fn execute(
         return Ok(decision);
     }
     let at = rfc3339(act.now);
-    let before = format!("sponsor: {}", d.registrar_id);
+    let before = super::domain::text(&d, rules.profile);
     copy_contacts(tx, &d, gaining, rules, act, &at)?;
     tx.set_sponsor(name, gaining, act.secret)?;
-    tx.touch_domain(name, &at)?;
-    let after = format!("sponsor: {gaining}");
-    super::history(
-        tx,
-        act,
-        act.registrar_id,
-        name,
-        "transfer",
-        [&before, &after],
-    )?;
+    super::domain::record(tx, act, name, "transfer", &before, rules.profile)?;
     if !charge {
         return Ok(decision);
     }

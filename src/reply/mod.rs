@@ -16,7 +16,7 @@ mod mail;
 pub use deliver::{DeliveryError, DeliveryReport, deliver};
 pub use mail::{ComposeError, Envelope, compose, seven_bit_body};
 
-use crate::rejection::{Code, Rejection, Severity};
+use crate::rejection::{Code, Rejection, Severity, printable};
 use crate::template::Language;
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::fmt::Write as _;
@@ -120,18 +120,7 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
 pub fn subject_echo(subject: &str) -> String {
     let rest = subject.trim_start();
     let rest = rest.strip_prefix("REGISTRAR:").unwrap_or(rest).trim();
-    rest.chars()
-        .map(|c| {
-            if c == ' ' || c.is_ascii_graphic() {
-                c
-            } else {
-                '?'
-            }
-        })
-        .take(60)
-        .collect::<String>()
-        .trim_end()
-        .to_string()
+    printable(rest, 60).trim_end().to_string()
 }
 
 /// Keeps a header or machine-block value to safe characters.
@@ -260,30 +249,11 @@ pub fn render_body(d: &ReplyData) -> String {
 
 /// A line made printable and cut to [`MAX_LINE`].
 fn fit(line: &str) -> String {
-    let clean: String = line
-        .chars()
-        .map(|c| {
-            if c == ' ' || c.is_ascii_graphic() {
-                c
-            } else {
-                '?'
-            }
-        })
-        .collect();
-    cut(clean.trim_end().to_string())
+    cut(printable(line, line.len()).trim_end().to_string())
 }
 
 fn quote_line(out: &mut String, line: &str) {
-    let clean: String = line
-        .chars()
-        .map(|c| {
-            if c == ' ' || c.is_ascii_graphic() {
-                c
-            } else {
-                '?'
-            }
-        })
-        .collect();
+    let clean = printable(line, line.len());
     let clean = clean.trim_end();
     if clean.is_empty() {
         out.push_str(">\n");
