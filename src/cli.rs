@@ -56,6 +56,15 @@ pub enum Command {
     /// The outgoing mail queue.
     #[command(subcommand)]
     Outbox(OutboxCommand),
+    /// Apply every time-driven step that is due (lifecycle.md) and retry
+    /// undelivered mail; for cron or a systemd timer. Idempotent.
+    Tick,
+    /// Waiting requests: list them, or record a written (fax) consent or refusal.
+    #[command(subcommand)]
+    Pending(PendingCommand),
+    /// Quality control of new registrations.
+    #[command(subcommand)]
+    Qc(QcCommand),
     /// The registry's own status flags of a domain.
     #[command(subcommand)]
     Domain(DomainCommand),
@@ -179,6 +188,53 @@ pub enum DomainCommand {
     },
 }
 
+/// `pending ...`
+#[derive(Debug, Subcommand)]
+pub enum PendingCommand {
+    /// The waiting requests (with --all, the ended ones too).
+    List {
+        /// Show ended requests too.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Carry out a waiting request now: the holder's written consent.
+    Confirm {
+        /// The request's id (`pending list`).
+        id: i64,
+        /// Where the consent is kept, e.g. "fax of 2026-11-23, file 17".
+        #[arg(long)]
+        note: String,
+    },
+    /// End a waiting request unexecuted: the holder's written refusal.
+    Reject {
+        /// The request's id.
+        id: i64,
+        /// The reason, kept in the lifecycle log.
+        #[arg(long)]
+        note: String,
+    },
+}
+
+/// `qc ...`
+#[derive(Debug, Subcommand)]
+pub enum QcCommand {
+    /// Domains in quality control.
+    List,
+    /// The data is fine: end the quality control.
+    Accept {
+        /// The domain.
+        domain: String,
+    },
+    /// Ask the registrar to correct the data; deleted at the deadline.
+    RequestCorrection {
+        /// The domain.
+        domain: String,
+        /// What is wrong (sent to the registrar).
+        #[arg(long)]
+        reason: String,
+    },
+}
+
 /// `outbox ...`
 #[derive(Debug, Subcommand)]
 pub enum OutboxCommand {
@@ -214,7 +270,7 @@ impl Command {
     /// The exit code for an internal failure: 75 where an MTA or timer retries.
     pub fn failure_code(&self) -> u8 {
         match self {
-            Command::Process | Command::Replay { .. } | Command::Outbox(_) => 75,
+            Command::Process | Command::Replay { .. } | Command::Outbox(_) | Command::Tick => 75,
             _ => 1,
         }
     }

@@ -191,6 +191,25 @@ pub struct Profile {
     pub transfer_auto_approve_days: i64,
     /// Days after a deletion in which `undelete` restores the domain.
     pub redemption_days: i64,
+    /// Days after redemption before the name is free (`pendingDelete`).
+    pub pending_delete_days: i64,
+    /// Days after a create in which a delete removes the domain at once and
+    /// refunds the create (GRRP 3.1.2 [7]).
+    pub add_grace_days: i64,
+    /// Days after a renewal in which a delete refunds it.
+    pub renew_grace_days: i64,
+    /// Days after a transfer in which a delete refunds it.
+    pub transfer_grace_days: i64,
+    /// Renew for one year at expiry (the sponsor, or after `billwithdraw`
+    /// the holder, pays); off: the domain is deleted at expiry.
+    pub auto_renew: bool,
+    /// Days after the request when the holder is reminded (at most three).
+    pub reminder_days: Vec<i64>,
+    /// Hours after the request when a transfer without a usable holder
+    /// address, or whose holder mail bounced, ends (`faulty-data-abort`).
+    pub faulty_data_hours: i64,
+    /// Days the registrar has to correct a domain in quality control.
+    pub qc_correction_days: i64,
     /// Prices, in cents of `currency`; 0 is free (no ledger row).
     pub prices: Prices,
     /// The currency of the prices.
@@ -291,6 +310,14 @@ impl Default for Profile {
             confirmation_hours: 20 * 24 + 48,
             transfer_auto_approve_days: 5,
             redemption_days: 30,
+            pending_delete_days: 5,
+            add_grace_days: 5,
+            renew_grace_days: 5,
+            transfer_grace_days: 5,
+            auto_renew: true,
+            reminder_days: vec![5, 12, 20],
+            faulty_data_hours: 2,
+            qc_correction_days: 14,
             prices: Prices::default(),
             currency: "EUR".into(),
         }
@@ -341,6 +368,29 @@ impl Config {
             Some("nameserver counts must be 1 <= min <= max")
         } else if p.max_period == 0 || p.min_label_length == 0 || p.zones.is_empty() {
             Some("max_period, min_label_length and zones must not be empty or zero")
+        } else if [
+            p.objection_period_days,
+            p.confirmation_hours,
+            p.transfer_auto_approve_days,
+            p.redemption_days,
+            p.pending_delete_days,
+            p.faulty_data_hours,
+            p.qc_correction_days,
+        ]
+        .iter()
+        .any(|d| *d <= 0)
+            || [p.add_grace_days, p.renew_grace_days, p.transfer_grace_days]
+                .iter()
+                .any(|d| *d < 0)
+        {
+            Some("periods must be positive (grace periods may be 0)")
+        } else if p.reminder_days.len() > 3
+            || p.reminder_days.windows(2).any(|w| w[0] >= w[1])
+            || p.reminder_days
+                .iter()
+                .any(|d| *d <= 0 || d * 24 >= p.confirmation_hours)
+        {
+            Some("reminder_days: at most 3, increasing, within confirmation_hours")
         } else {
             None
         };
@@ -413,6 +463,14 @@ pub const DEFAULT_TOML: &str = r#"# regmail configuration. Every key is optional
 # confirmation_hours = 528              # 20 days + 48 hours
 # transfer_auto_approve_days = 5
 # redemption_days = 30
+# pending_delete_days = 5               # after redemption, then the name is free
+# add_grace_days = 5                    # delete refunds the create, removes at once
+# renew_grace_days = 5                  # delete refunds the renewal
+# transfer_grace_days = 5               # delete refunds the transfer
+# auto_renew = true                     # at expiry: renew one year (else delete)
+# reminder_days = [5, 12, 20]           # holder reminders after a transfer request
+# faulty_data_hours = 2                 # no usable holder address / bounce: end then
+# qc_correction_days = 14
 # currency = "EUR"
 # [profiles.at.prices]                  # in cents; 0 = free, no ledger row
 # create = 0                            # per year

@@ -6,7 +6,9 @@
 //! (signature; the only producer of a verified body), [`template`] (envelope,
 //! object, typed specs), [`policy`] (registry rules), [`store`] (SQLite),
 //! [`reply`] (signed answers and delivery); [`pipeline`] runs them for one
-//! mail inside one database transaction. [`app`] and [`cli`] are the program
+//! mail inside one database transaction; [`lifecycle`] applies what is due
+//! over time (timer, holder answers, operator decisions) and sends the
+//! notifications. [`app`] and [`cli`] are the program
 //! on top; `ARCHITECTURE.md` draws the data flow.
 pub mod app;
 pub mod auth;
@@ -15,6 +17,7 @@ pub mod clock;
 pub mod config;
 pub mod ids;
 pub mod intake;
+pub mod lifecycle;
 pub mod pipeline;
 pub mod policy;
 pub mod rejection;

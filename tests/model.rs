@@ -500,8 +500,11 @@ fn world() -> World {
     }
     let key =
         |n: &str| SigningKey::load(&support::root().join(format!("keys/{n}.sec.asc"))).unwrap();
+    // The model covers the command rules; the lifecycle (add grace, quality
+    // control) has its own scenarios and property test.
+    let config = Config::parse("[profiles.at]\nadd_grace_days = 0\nqc_every = 0\n").unwrap();
     let reg = Registry {
-        config: Config::default(),
+        config,
         store,
         key: key("trent"),
         clock: Box::new(FixedClock(support::now())),

@@ -2,9 +2,7 @@
 
 use super::{EX_OK, Paths, load_config, open_store};
 use crate::auth::{SigningKey, parse_certificate};
-use crate::cli::{
-    DomainCommand, OutboxCommand, QueryCommand, RegistrarCommand, RegistrarKeyCommand,
-};
+use crate::cli::{DomainCommand, OutboxCommand, RegistrarCommand, RegistrarKeyCommand};
 use crate::clock::Clock;
 use crate::config::DEFAULT_TOML;
 use crate::pipeline::Registry;
@@ -216,86 +214,6 @@ pub fn key_export(paths: &Paths) -> anyhow::Result<u8> {
     Ok(EX_OK)
 }
 
-/// `regmail query ...`
-pub fn query(paths: &Paths, q: QueryCommand) -> anyhow::Result<u8> {
-    let config = load_config(paths)?;
-    let store = open_store(paths, &config)?;
-    let (name, found) = match q {
-        QueryCommand::Domain { name } => {
-            let name = name.to_ascii_lowercase();
-            let row = store.domain(&name)?;
-            if let Some(d) = &row {
-                println!(
-                    "domain:       {}\nregistrar:    {}\nstatus:       {}",
-                    d.name,
-                    d.registrar_id,
-                    d.status.join(" ")
-                );
-                println!("created:      {}\nexpires:      {}", d.created, d.expires);
-                for (role, handle) in &d.contacts {
-                    println!("{:<14}{handle}", format!("{role}:"));
-                }
-                for ns in &d.nameservers {
-                    println!("nserver:      {} {}", ns.host, ns.addresses.join(" "));
-                }
-            }
-            (name, row.is_some())
-        }
-        QueryCommand::Handle { handle } => {
-            let handle = handle.to_ascii_uppercase();
-            let row = store.person(&handle)?;
-            if let Some(p) = &row {
-                println!(
-                    "nic-hdl:      {}\nregistrar:    {}",
-                    p.handle, p.registrar_id
-                );
-                let text = crate::template::render_object(&person_fields(p), |_| false, 200);
-                print!("{text}");
-                println!("created:      {}\nupdated:      {}", p.created, p.updated);
-            }
-            (handle, row.is_some())
-        }
-    };
-    if !found {
-        eprintln!("regmail: {name} not found");
-        return Ok(1);
-    }
-    println!("history:");
-    for [at, trid, registrar, action] in store.object_history(&name)? {
-        println!("  {at}  {trid}  {action} by {registrar}");
-    }
-    println!("mails:");
-    for [trid, at, registrar, transaction, result] in store.history(&name)? {
-        println!("  {trid}  {at}  registrar {registrar}  {transaction}  {result}");
-    }
-    Ok(EX_OK)
-}
-
-fn person_fields(p: &crate::store::PersonRow) -> Vec<(&'static str, &str)> {
-    let d = &p.data;
-    let mut out: Vec<(&'static str, &str)> = vec![("type", d.kind.as_str())];
-    out.extend(d.personname.as_deref().map(|v| ("personname", v)));
-    out.extend(d.organization.as_deref().map(|v| ("organization", v)));
-    out.extend(d.street.iter().map(|v| ("street address", v.as_str())));
-    out.extend([
-        ("postal code", d.postal_code.as_str()),
-        ("city", &d.city),
-        ("country", &d.country),
-        ("phone", &d.phone),
-    ]);
-    out.extend(d.fax.as_deref().map(|v| ("fax-no", v)));
-    out.push(("e-mail", &d.email));
-    for (key, on) in [
-        ("whoishidephone", d.hide_phone),
-        ("whoishidefax", d.hide_fax),
-        ("whoishide", d.hide_email),
-    ] {
-        out.push((key, if on { "Y" } else { "N" }));
-    }
-    out.extend(d.remarks.iter().map(|v| ("remarks", v.as_str())));
-    out
-}
-
 /// `regmail domain set-status NAME serverHold|serverLock on|off`, with a history row.
 pub fn domain(mut reg: Registry, cmd: DomainCommand) -> anyhow::Result<u8> {
     let DomainCommand::SetStatus { name, flag, state } = cmd;
@@ -307,9 +225,10 @@ pub fn domain(mut reg: Registry, cmd: DomainCommand) -> anyhow::Result<u8> {
     };
     let on = state == "on";
     let now = rfc3339(reg.clock.now());
-    let found = reg
-        .store
-        .write(|tx| -> Result<bool, crate::store::StoreError> {
+    // What fell due is applied first, as for a mail.
+    let (found, _) = crate::pipeline::operate(
+        &mut reg,
+        |tx, _, _| -> Result<bool, crate::store::StoreError> {
             let before = tx
                 .domain(&name)?
                 .map(|d| d.status.join(" "))
@@ -321,7 +240,7 @@ pub fn domain(mut reg: Registry, cmd: DomainCommand) -> anyhow::Result<u8> {
                 .domain(&name)?
                 .map(|d| d.status.join(" "))
                 .unwrap_or_default();
-            let trid = format!("RM{:010}", tx.next_sequence("server_trid")?);
+            let trid = tx.next_server_trid()?;
             tx.insert_history(&crate::store::HistoryEntry {
                 object: &name,
                 at: &now,
@@ -333,7 +252,8 @@ pub fn domain(mut reg: Registry, cmd: DomainCommand) -> anyhow::Result<u8> {
                 after: &after,
             })?;
             Ok(true)
-        })?;
+        },
+    )?;
     if !found {
         bail!("no domain {name}");
     }

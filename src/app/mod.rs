@@ -6,6 +6,7 @@
 
 mod admin;
 mod demo;
+mod life;
 mod mailflow;
 mod submit;
 
@@ -22,6 +23,7 @@ use std::time::Duration;
 
 pub use demo::{DEMO_NOW, setup};
 pub use mailflow::Summary;
+pub use submit::signed_mail;
 
 /// Exit code: handled (sysexits EX_OK).
 pub const EX_OK: u8 = 0;
@@ -51,7 +53,10 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Process => mailflow::process(open(&paths, clock)?),
         Command::Replay { paths: inputs } => mailflow::replay(open(&paths, clock)?, &inputs),
         Command::Check { file } => mailflow::check(open(&paths, clock)?, &file),
-        Command::Query(q) => admin::query(&paths, q),
+        Command::Query(q) => life::query(open(&paths, clock)?, q),
+        Command::Tick => life::tick(open(&paths, clock)?),
+        Command::Pending(c) => life::pending(open(&paths, clock)?, c),
+        Command::Qc(c) => life::qc(open(&paths, clock)?, c),
         Command::Outbox(o) => admin::outbox(open(&paths, clock)?, o),
         Command::Domain(d) => admin::domain(open(&paths, clock)?, d),
         Command::Submit(args) => submit::submit(&args, clock.as_ref()),

@@ -40,6 +40,26 @@ fn layout_problems(text: &str, max: usize) -> Vec<String> {
     out
 }
 
+/// A template signed by `key` into a mail from registrar `registrar` at the
+/// clock's instant (the scenario and property tests' registrars).
+pub fn signed_mail(
+    key: &SigningKey,
+    registrar: u32,
+    from: &str,
+    text: &str,
+    clock: &dyn Clock,
+) -> anyhow::Result<Vec<u8>> {
+    let args = SubmitArgs {
+        key: std::path::PathBuf::new(),
+        registrar,
+        from: from.to_string(),
+        to: "robot@registry.example".into(),
+        raw: false,
+        file: std::path::PathBuf::new(),
+    };
+    build(&args, text, key, clock)
+}
+
 /// Builds the signed mail.
 pub fn build(
     args: &SubmitArgs,

@@ -112,17 +112,10 @@ pub(super) fn refund(
     server_trid: &str,
     object: &str,
 ) -> Result<(), StoreError> {
-    let Some((registrar_id, cents)) = tx.charge_of(server_trid, object)? else {
+    let Some(charge) = tx.open_charge_of(server_trid, object)? else {
         return Ok(());
     };
-    tx.book(&Movement {
-        registrar_id,
-        at: &rfc3339(act.now),
-        server_trid: Some(act.server_trid),
-        object: Some(object),
-        kind: "refund",
-        amount_cents: cents,
-    })?;
+    tx.refund_charge(&charge, &rfc3339(act.now), act.server_trid)?;
     Ok(())
 }
 

@@ -13,7 +13,7 @@ use super::{Act, Decision, Op, Rules, sponsored, status_allows};
 use crate::config::Profile;
 use crate::rejection::{Code, Rejection};
 use crate::reply::rfc3339;
-use crate::store::{PendingRequest, StoreError, Tx};
+use crate::store::{Closing, PendingRequest, StoreError, Tx};
 use crate::template::{Delete, Withdraw};
 use chrono::{DateTime, Duration, Utc};
 
@@ -54,6 +54,15 @@ pub(super) fn delete(
     let Some(domain) = tx.domain(&d.name)? else {
         return Ok(Decision::success(&d.name));
     };
+    let created = parse(&domain.created)?;
+    if act.now < created + Duration::days(rules.profile.add_grace_days) {
+        // lifecycle.md 4: within the add grace period a delete removes the
+        // domain at once and refunds the create.
+        if !act.dry_run {
+            super::held::delete_now(tx, &d.name, act.now, rules, act)?;
+        }
+        return Ok(Decision::success(&d.name));
+    }
     let deadline = act.now + Duration::days(rules.profile.objection_period_days);
     let execute_at = if d.at_expiration {
         deadline.max(parse(&domain.expires)?)
@@ -116,7 +125,16 @@ pub(super) fn undelete(
     }
     let at = rfc3339(act.now);
     if let Some(p) = tx.pending_on(name)?.filter(|p| p.kind == "delete") {
-        tx.close_pending(p.id, "withdrawn", &at)?;
+        tx.close_request(
+            p.id,
+            &Closing {
+                state: "withdrawn",
+                outcome: "withdrawn",
+                at: &at,
+                by: act.server_trid,
+                note: None,
+            },
+        )?;
         return Ok(decision);
     }
     let before = tx
@@ -124,6 +142,17 @@ pub(super) fn undelete(
         .map(|d| domain::text(&d, rules.profile))
         .unwrap_or_default();
     tx.clear_redemption(name)?;
+    // A domain deleted at its expiry comes back renewed past today (the
+    // restore fee covers it), or it would expire again at once.
+    if let Some(d) = tx.domain(name)? {
+        let mut expires = parse(&d.expires)?;
+        while expires <= act.now {
+            expires = expires
+                .checked_add_months(chrono::Months::new(12))
+                .unwrap_or(act.now + Duration::days(365));
+        }
+        tx.set_expires(name, &rfc3339(expires))?;
+    }
     let charged = billing::charge(
         tx,
         act,

@@ -392,6 +392,9 @@ fn create(
             act.secret,
         )?;
         record(tx, act, &d.name, "create", "", profile)?;
+        decision
+            .infos
+            .extend(select_for_qc(tx, &d.name, profile, act)?);
         let item = Item::Create(d.period);
         decision.infos.extend(billing::charge(
             tx,
@@ -403,6 +406,21 @@ fn create(
         )?);
     }
     Ok(decision)
+}
+
+/// lifecycle.md 5: every `qc_every`-th successful create is selected (1003).
+fn select_for_qc(
+    tx: &mut Tx<'_>,
+    name: &str,
+    profile: &Profile,
+    act: Act<'_>,
+) -> Result<Option<Rejection>, StoreError> {
+    let n = tx.next_sequence("creates")?;
+    if profile.qc_every == 0 || n % i64::from(profile.qc_every) != 0 {
+        return Ok(None);
+    }
+    tx.insert_qc(name, act.registrar_id, act.server_trid, &rfc3339(act.now))?;
+    Ok(Some(Rejection::new(Code::QualityControl)))
 }
 
 fn renew(
@@ -475,19 +493,38 @@ fn update(
         return Ok(Decision::pending(&u.name, Code::PendingObjection));
     }
     if !act.dry_run {
-        let before = text(&d, profile);
-        for (role, value) in [("admin-c", &u.admin_c), ("zone-c", &u.zone_c)] {
-            if let Some(h) = value {
-                tx.replace_contacts(&u.name, role, std::slice::from_ref(h))?;
-            }
-        }
-        if let Some(tech) = &u.tech_c {
-            tx.replace_contacts(&u.name, "tech-c", tech)?;
-        }
-        tx.set_client_flags(&u.name, u.client_hold, u.client_lock)?;
-        record(tx, act, &u.name, "update", &before, profile)?;
+        write_update(tx, &d, u, profile, act)?;
     }
     Ok(Decision::success(&u.name))
+}
+
+/// Writes an update (a held holder change too) with its history row.
+pub(super) fn write_update(
+    tx: &mut Tx<'_>,
+    d: &DomainRow,
+    u: &DomainUpdate,
+    profile: &Profile,
+    act: Act<'_>,
+) -> Result<(), StoreError> {
+    let before = text(d, profile);
+    let new_holder = u
+        .registrant
+        .clone()
+        .filter(|r| d.role("registrant").first() != Some(r));
+    for (role, value) in [
+        ("registrant", &new_holder),
+        ("admin-c", &u.admin_c),
+        ("zone-c", &u.zone_c),
+    ] {
+        if let Some(h) = value {
+            tx.replace_contacts(&u.name, role, std::slice::from_ref(h))?;
+        }
+    }
+    if let Some(tech) = &u.tech_c {
+        tx.replace_contacts(&u.name, "tech-c", tech)?;
+    }
+    tx.set_client_flags(&u.name, u.client_hold, u.client_lock)?;
+    record(tx, act, &u.name, "update", &before, profile)
 }
 
 /// A domain as `update` pairs with its state as `#` comment lines after

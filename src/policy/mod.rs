@@ -12,11 +12,13 @@
 mod billing;
 mod deletion;
 mod domain;
+mod held;
 mod person;
 mod render;
 mod transfer;
 
 pub use billing::money;
+pub use held::{Expiry, Moment, end, end_redemption, execute, expire, parse_time, release};
 pub use render::View;
 
 use crate::auth::VerifiedBody;
@@ -213,6 +215,8 @@ fn status_allows(d: &DomainRow, op: Op, errors: &mut Vec<Rejection>) {
     let f = d.flags;
     let why = if d.redemption_until.is_some() {
         Some("redemptionPeriod".to_string())
+    } else if d.release_at.is_some() {
+        Some("pendingDelete".to_string())
     } else if op == Renew {
         // A renewal is allowed under every flag and pending request, so a
         // domain cannot expire while a transfer or an objection period runs.
@@ -221,6 +225,8 @@ fn status_allows(d: &DomainRow, op: Op, errors: &mut Vec<Rejection>) {
         return errors.push(Rejection::new(Code::TransferPending).key("domain"));
     } else if let Some(p) = d.pending.as_deref() {
         Some(format!("pending {p}"))
+    } else if d.qc && op == Transfer {
+        Some("in quality control".into())
     } else if f.server_lock {
         Some("serverLock".into())
     } else if f.server_hold && matches!(op, FlagsOnly | Update | Nameservers) {

@@ -307,6 +307,23 @@ fn update(
     Ok(Decision::success(&u.handle))
 }
 
+/// Writes a person's changes (a held holder's data change too) with history.
+pub(super) fn write_changes(
+    tx: &mut Tx<'_>,
+    handle: &str,
+    c: &PersonChanges,
+    profile: &Profile,
+    act: Act<'_>,
+) -> Result<(), StoreError> {
+    let Some(p) = tx.person(handle)? else {
+        return Ok(());
+    };
+    let new = merged(&p.data, c);
+    let before = text(&p, profile);
+    tx.update_person(handle, &new, &rfc3339(act.now))?;
+    record(tx, act, handle, "persupdate", &before, profile)
+}
+
 /// Copies a person to a new handle created by `registrar_id` (transfers);
 /// returns the new handle.
 pub(super) fn copy_for(

@@ -14,7 +14,7 @@ use super::{Act, Decision, Op, Rules, status_allows};
 use crate::config::TransferMode;
 use crate::rejection::{Code, Rejection};
 use crate::reply::rfc3339;
-use crate::store::{PendingRequest, StoreError, Tx};
+use crate::store::{Closing, PendingRequest, StoreError, Tx};
 use crate::template::Transfer;
 use chrono::Duration;
 
@@ -155,7 +155,16 @@ pub(super) fn decide(
         (false, true) => "withdrawn",
         (false, false) => "rejected",
     };
-    tx.close_pending(p.id, state, &rfc3339(act.now))?;
+    tx.close_request(
+        p.id,
+        &Closing {
+            state,
+            outcome: state,
+            at: &rfc3339(act.now),
+            by: act.server_trid,
+            note: None,
+        },
+    )?;
     if approve {
         execute(tx, name, p.registrar_id, rules, act, false)?;
     } else {

@@ -84,10 +84,15 @@ pub fn text(d: &ReplyData) -> String {
         };
         out.push_str(&format!("{label}: {echo}\n\n"));
     }
-    for line in textwrap::wrap(summary(d), MAX_LINE - 6) {
-        out.push_str(&line);
+    let summary = d.notice.as_deref().unwrap_or(summary(d));
+    for para in summary.split("\n\n") {
+        for line in textwrap::wrap(para, MAX_LINE - 6) {
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
         out.push('\n');
     }
+    out.pop();
     for sev in [Severity::Error, Severity::Warning, Severity::Info] {
         let list: Vec<&Rejection> = d
             .findings

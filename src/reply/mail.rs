@@ -31,6 +31,9 @@ pub struct Envelope<'a> {
     pub to: &'a str,
     /// The incoming Message-ID, without brackets.
     pub in_reply_to: Option<&'a str>,
+    /// Our Message-ID's left part (default: the server-trid); notifications
+    /// share their request's server-trid, so they name the event too.
+    pub message_id: Option<&'a str>,
 }
 
 #[derive(Debug, Clone)]
@@ -106,15 +109,51 @@ pub fn compose(
     env: &Envelope<'_>,
     now: DateTime<Utc>,
 ) -> Result<Vec<u8>, ComposeError> {
-    let body = key.clearsign(&render_body(data), now)?;
-    let message_id = format!("<{}@{}>", data.server_trid, config.registry.domain);
+    let id = env.message_id.unwrap_or(&data.server_trid);
+    wrap(
+        config,
+        key,
+        &subject(data),
+        &render_body(data),
+        id,
+        env,
+        now,
+    )
+}
+
+/// Several notifications to one recipient in one signed mail: each with its
+/// machine block and text, in order (reply.md 4, the timer's digest).
+pub fn compose_digest(
+    config: &Config,
+    key: &SigningKey,
+    parts: &[ReplyData],
+    env: &Envelope<'_>,
+    now: DateTime<Utc>,
+) -> Result<Vec<u8>, ComposeError> {
+    let bodies: Vec<String> = parts.iter().map(render_body).collect();
+    let subject = format!("REGISTRY: digest {} notifications", parts.len());
+    let id = env.message_id.unwrap_or("digest");
+    wrap(config, key, &subject, &bodies.join("\n"), id, env, now)
+}
+
+fn wrap(
+    config: &Config,
+    key: &SigningKey,
+    subject: &str,
+    text: &str,
+    id: &str,
+    env: &Envelope<'_>,
+    now: DateTime<Utc>,
+) -> Result<Vec<u8>, ComposeError> {
+    let body = key.clearsign(text, now)?;
+    let message_id = format!("<{id}@{}>", config.registry.domain);
     let mut builder = Message::builder()
         .from(mailbox(
             Some(&config.registry.name),
             &config.registry.email,
         )?)
         .to(mailbox(None, env.to)?)
-        .subject(subject(data))
+        .subject(subject)
         .message_id(Some(message_id))
         .date(now.into())
         .header(AutoSubmitted)

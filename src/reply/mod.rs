@@ -14,7 +14,7 @@ mod human;
 mod mail;
 
 pub use deliver::{DeliveryError, DeliveryReport, deliver};
-pub use mail::{ComposeError, Envelope, compose, seven_bit_body};
+pub use mail::{ComposeError, Envelope, compose, compose_digest, seven_bit_body};
 
 use crate::rejection::{Code, Rejection, Severity, printable};
 use crate::template::Language;
@@ -84,6 +84,10 @@ pub struct ReplyData {
     pub subject_echo: Option<String>,
     /// An object in template syntax, after the machine block (`info`).
     pub appendix: Option<String>,
+    /// What happened, in a notification (lifecycle.md): `expired`, ...
+    pub event: Option<String>,
+    /// A notification's own human text, in place of the reply summary.
+    pub notice: Option<String>,
 }
 
 impl ReplyData {
@@ -106,6 +110,8 @@ impl ReplyData {
             quoted: None,
             subject_echo: None,
             appendix: None,
+            event: None,
+            notice: None,
         }
     }
 }
@@ -213,6 +219,9 @@ pub fn machine_block(d: &ReplyData) -> String {
     }
     if let Some(a) = d.avail {
         field(&mut out, "avail", if a { "yes" } else { "no" });
+    }
+    if let Some(e) = &d.event {
+        field(&mut out, "event", &safe_token(e));
     }
     for r in &d.findings {
         let key = match r.code.severity() {
@@ -340,6 +349,8 @@ mod tests {
             quoted: Some(format!("short\n{}\n\n", "y".repeat(100))),
             subject_echo: Some(subject_echo("REGISTRAR: 1001 create T-1 \u{e9}")),
             appendix: None,
+            event: None,
+            notice: None,
         }
     }
 

@@ -273,15 +273,6 @@ impl Tx<'_> {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
-    /// Closes a pending request (`executed`, `rejected`, `expired`, `withdrawn`).
-    pub fn close_pending(&mut self, id: i64, state: &str, now: &str) -> StoreResult<()> {
-        self.tx.execute(
-            "UPDATE pending SET state = ?2, closed = ?3 WHERE id = ?1 AND state = 'open'",
-            params![id, state, now],
-        )?;
-        Ok(())
-    }
-
     /// Hosts named under `domain` that other domains use as nameservers.
     pub fn hosts_serving_others(&self, domain: &str) -> StoreResult<Vec<String>> {
         let mut stmt = self.tx.prepare_cached(
@@ -361,7 +352,20 @@ impl Tx<'_> {
 impl Store {
     /// An object's changes, oldest first: (at, server-trid, registrar, action).
     pub fn object_history(&self, object: &str) -> StoreResult<Vec<[String; 4]>> {
-        let mut stmt = self.conn.prepare(
+        object_history(&self.conn, object)
+    }
+}
+
+impl Tx<'_> {
+    /// [`Store::object_history`] inside a transaction (a projected read).
+    pub fn object_history(&self, object: &str) -> StoreResult<Vec<[String; 4]>> {
+        object_history(&self.tx, object)
+    }
+}
+
+fn object_history(conn: &rusqlite::Connection, object: &str) -> StoreResult<Vec<[String; 4]>> {
+    {
+        let mut stmt = conn.prepare(
             "SELECT at, server_trid, COALESCE(CAST(registrar_id AS TEXT), 'registry'), action
              FROM history WHERE object = ?1 ORDER BY id",
         )?;

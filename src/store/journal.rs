@@ -225,27 +225,48 @@ impl Store {
 
     /// Journal rows about an object, oldest first: (server-trid, processed, registrar, transaction, result).
     pub fn history(&self, object: &str) -> StoreResult<Vec<[String; 5]>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT server_trid, processed, COALESCE(registrar_id, ''), COALESCE(transaction_name, ''), result
-             FROM journal WHERE object = ?1 ORDER BY server_trid",
-        )?;
-        let rows = stmt.query_map([object], |r| {
-            Ok([
-                r.get(0)?,
-                r.get(1)?,
-                r.get::<_, rusqlite::types::Value>(2).map(value_text)?,
-                r.get(3)?,
-                r.get(4)?,
-            ])
-        })?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        mail_history(&self.conn, object)
     }
 
     /// A deterministic text dump of the registry's state (golden tests, `check`).
     ///
     /// Blobs are summarised by length; the outbox by recipient and server-trid.
     pub fn dump(&self) -> StoreResult<String> {
-        let tables: &[(&str, &str)] = &[
+        dump(&self.conn)
+    }
+}
+
+impl Tx<'_> {
+    /// [`Store::history`] inside a transaction (a projected read).
+    pub fn mail_history(&self, object: &str) -> StoreResult<Vec<[String; 5]>> {
+        mail_history(&self.tx, object)
+    }
+
+    /// [`Store::dump`] inside a transaction (a projected read).
+    pub fn dump(&self) -> StoreResult<String> {
+        dump(&self.tx)
+    }
+}
+
+fn mail_history(conn: &rusqlite::Connection, object: &str) -> StoreResult<Vec<[String; 5]>> {
+    let mut stmt = conn.prepare(
+            "SELECT server_trid, processed, COALESCE(registrar_id, ''), COALESCE(transaction_name, ''), result
+             FROM journal WHERE object = ?1 ORDER BY server_trid",
+        )?;
+    let rows = stmt.query_map([object], |r| {
+        Ok([
+            r.get(0)?,
+            r.get(1)?,
+            r.get::<_, rusqlite::types::Value>(2).map(value_text)?,
+            r.get(3)?,
+            r.get(4)?,
+        ])
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+fn dump(conn: &rusqlite::Connection) -> StoreResult<String> {
+    let tables: &[(&str, &str)] = &[
             ("registrars", "SELECT id, name, email, status FROM registrars ORDER BY id"),
             ("persons", "SELECT * FROM persons ORDER BY handle"),
             ("domains", "SELECT * FROM domains ORDER BY name"),
@@ -262,27 +283,30 @@ impl Store {
             (
                 "pending",
                 "SELECT id, kind, object, registrar_id, other_registrar, server_trid, requested, deadline, execute_at,
-                    mode, payload, state FROM pending ORDER BY id",
+                    mode, payload, state, reminders, abort_at, outcome, closed, closed_by, note FROM pending ORDER BY id",
             ),
+            ("tokens", "SELECT pending_id, issued FROM tokens ORDER BY pending_id, issued"),
+            ("qc", "SELECT * FROM qc ORDER BY id"),
+            ("holder_bills", "SELECT * FROM holder_bills ORDER BY id"),
+            ("events", "SELECT at, server_trid, object, event, actor, note FROM events ORDER BY id"),
             ("history", "SELECT object, at, server_trid, registrar_id, action, before, after FROM history ORDER BY id"),
             ("ledger", "SELECT * FROM ledger ORDER BY id"),
         ];
-        let mut out = String::new();
-        for (name, sql) in tables {
-            let mut stmt = self.conn.prepare(sql)?;
-            let cols: Vec<String> = stmt.column_names().iter().map(|c| c.to_string()).collect();
-            let _ = writeln!(out, "[{name}] {}", cols.join(" | "));
-            let mut rows = stmt.query([])?;
-            while let Some(row) = rows.next()? {
-                let mut cells = Vec::with_capacity(cols.len());
-                for i in 0..cols.len() {
-                    cells.push(value_text(row.get::<_, rusqlite::types::Value>(i)?));
-                }
-                let _ = writeln!(out, "{}", cells.join(" | "));
+    let mut out = String::new();
+    for (name, sql) in tables {
+        let mut stmt = conn.prepare(sql)?;
+        let cols: Vec<String> = stmt.column_names().iter().map(|c| c.to_string()).collect();
+        let _ = writeln!(out, "[{name}] {}", cols.join(" | "));
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let mut cells = Vec::with_capacity(cols.len());
+            for i in 0..cols.len() {
+                cells.push(value_text(row.get::<_, rusqlite::types::Value>(i)?));
             }
+            let _ = writeln!(out, "{}", cells.join(" | "));
         }
-        Ok(out)
     }
+    Ok(out)
 }
 
 fn value_text(v: rusqlite::types::Value) -> String {

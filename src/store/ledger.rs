@@ -1,7 +1,7 @@
 //! The billing ledger: each registrar's prepaid credit, and one row for every
 //! credit, charge and refund, with the balance after it.
 
-use super::{Store, StoreResult, Tx};
+use super::{Charge, Store, StoreResult, Tx};
 use rusqlite::params;
 
 /// One ledger movement.
@@ -21,7 +21,7 @@ pub struct Movement<'a> {
     pub amount_cents: i64,
 }
 
-fn book(tx: &rusqlite::Transaction<'_>, m: &Movement<'_>) -> StoreResult<i64> {
+pub(super) fn book(tx: &rusqlite::Transaction<'_>, m: &Movement<'_>) -> StoreResult<i64> {
     let balance: i64 = tx.query_row(
         "UPDATE registrars SET credit_cents = credit_cents + ?2 WHERE id = ?1 RETURNING credit_cents",
         params![m.registrar_id, m.amount_cents],
@@ -50,24 +50,54 @@ impl Tx<'_> {
         Ok(b.unwrap_or(0))
     }
 
-    /// The registrar and the amount (positive cents) a mail was charged for an
-    /// object, if it was.
-    pub fn charge_of(&self, server_trid: &str, object: &str) -> StoreResult<Option<(u32, i64)>> {
+    /// Books a movement; returns the new balance.
+    pub fn book(&mut self, m: &Movement<'_>) -> StoreResult<i64> {
+        book(&self.tx, m)
+    }
+
+    /// The charge a mail made on an object, if it was not refunded yet.
+    pub fn open_charge_of(&self, server_trid: &str, object: &str) -> StoreResult<Option<Charge>> {
         use rusqlite::OptionalExtension;
         Ok(self
             .tx
             .query_row(
-                "SELECT registrar_id, -amount_cents FROM ledger
-                 WHERE server_trid = ?1 AND object = ?2 AND amount_cents < 0 ORDER BY id LIMIT 1",
+                "SELECT l.id, l.kind, -l.amount_cents, l.at, l.registrar_id FROM ledger l
+                 WHERE l.server_trid = ?1 AND l.object = ?2 AND l.amount_cents < 0
+                   AND NOT EXISTS (SELECT 1 FROM ledger r WHERE r.refund_of = l.id)
+                 ORDER BY l.id LIMIT 1",
                 params![server_trid, object],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| {
+                    Ok(Charge {
+                        id: r.get(0)?,
+                        kind: r.get(1)?,
+                        cents: r.get(2)?,
+                        at: r.get(3)?,
+                        registrar_id: r.get(4)?,
+                    })
+                },
             )
             .optional()?)
     }
 
-    /// Books a movement; returns the new balance.
-    pub fn book(&mut self, m: &Movement<'_>) -> StoreResult<i64> {
-        book(&self.tx, m)
+    /// Refunds a charge (a `refund` row that names it); returns the balance.
+    pub fn refund_charge(&mut self, c: &Charge, at: &str, server_trid: &str) -> StoreResult<i64> {
+        let balance = book(
+            &self.tx,
+            &Movement {
+                registrar_id: c.registrar_id,
+                at,
+                server_trid: Some(server_trid),
+                object: None,
+                kind: "refund",
+                amount_cents: c.cents,
+            },
+        )?;
+        self.tx.execute(
+            "UPDATE ledger SET refund_of = ?1, object = (SELECT object FROM ledger WHERE id = ?1)
+             WHERE id = last_insert_rowid()",
+            [c.id],
+        )?;
+        Ok(balance)
     }
 }
 

@@ -14,12 +14,14 @@ mod objects;
 mod reads;
 mod registry;
 mod schema;
+mod timeline;
 
 pub use changes::{HistoryEntry, OpenPending, PendingRequest, ServerFlag};
 pub use journal::{JournalEntry, JournalKind, OutboxMail, PriorTransaction};
 pub use ledger::Movement;
 pub use reads::{DomainFlags, DomainRow, PersonRow};
 pub use registry::{CertRow, NewRegistrar, Refused, Registrar, RegistrarStatus};
+pub use timeline::{Charge, Closing, LogEntry, QcRow, RequestRow};
 
 use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 use std::path::Path;

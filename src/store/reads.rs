@@ -47,6 +47,10 @@ pub struct DomainRow {
     pub zone_delete: bool,
     /// Deleted, restorable by `undelete` until then (RFC 3339).
     pub redemption_until: Option<String>,
+    /// Past redemption: the name is released then (RFC 3339).
+    pub release_at: Option<String>,
+    /// Selected for quality control and not yet accepted.
+    pub qc: bool,
 }
 
 impl DomainRow {
@@ -75,7 +79,15 @@ pub struct PersonRow {
     pub updated: String,
 }
 
-fn status_words(flags: DomainFlags, pending: Option<&str>, redemption: bool) -> Vec<String> {
+/// Where a domain is in its life, besides its flags and open request.
+#[derive(Debug, Clone, Copy)]
+struct Phase {
+    redemption: bool,
+    released_soon: bool,
+    qc: bool,
+}
+
+fn status_words(flags: DomainFlags, pending: Option<&str>, phase: Phase) -> Vec<String> {
     let mut words: Vec<String> = [
         (flags.client_hold, "clientHold"),
         (flags.client_lock, "clientLock"),
@@ -92,9 +104,16 @@ fn status_words(flags: DomainFlags, pending: Option<&str>, redemption: bool) -> 
         Some(_) => words.push("pendingUpdate".into()),
         None => {}
     }
-    if redemption {
+    if phase.redemption {
         words.push("redemptionPeriod".into());
     }
+    if phase.released_soon {
+        words.push("pendingDelete".into());
+    }
+    if phase.qc {
+        words.push("qc".into());
+    }
+    words.dedup();
     if words.is_empty() {
         words.push("active".into());
     }
@@ -112,13 +131,14 @@ struct DomainHead {
     billing: String,
     zone_delete: bool,
     redemption_until: Option<String>,
+    release_at: Option<String>,
 }
 
 fn domain_head(conn: &Connection, name: &str) -> StoreResult<Option<DomainHead>> {
     Ok(conn
         .query_row(
             "SELECT name, registrar_id, created, expires, client_hold, client_lock, server_hold, server_lock,
-                authinfo, billing, zone_delete, redemption_until
+                authinfo, billing, zone_delete, redemption_until, release_at
              FROM domains WHERE name = ?1",
             [name],
             |r| {
@@ -138,6 +158,7 @@ fn domain_head(conn: &Connection, name: &str) -> StoreResult<Option<DomainHead>>
                     billing: r.get(9)?,
                     zone_delete: r.get(10)?,
                     redemption_until: r.get(11)?,
+                    release_at: r.get(12)?,
                 })
             },
         )
@@ -178,7 +199,20 @@ pub(super) fn load_domain(conn: &Connection, name: &str) -> StoreResult<Option<D
         )
         .optional()?;
     let nameservers = domain_nameservers(conn, &h.name)?;
-    let status = status_words(h.flags, pending.as_deref(), h.redemption_until.is_some());
+    let qc = conn
+        .query_row(
+            "SELECT 1 FROM qc WHERE domain = ?1 AND state IN ('selected', 'correction')",
+            [&h.name],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    let phase = Phase {
+        redemption: h.redemption_until.is_some(),
+        released_soon: h.release_at.is_some(),
+        qc,
+    };
+    let status = status_words(h.flags, pending.as_deref(), phase);
     Ok(Some(DomainRow {
         name: h.name,
         registrar_id: h.registrar_id,
@@ -193,6 +227,8 @@ pub(super) fn load_domain(conn: &Connection, name: &str) -> StoreResult<Option<D
         billing: h.billing,
         zone_delete: h.zone_delete,
         redemption_until: h.redemption_until,
+        release_at: h.release_at,
+        qc,
     }))
 }
 

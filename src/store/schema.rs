@@ -176,6 +176,70 @@ const MIGRATIONS: &[&str] = &[
         balance_cents INTEGER NOT NULL
     );
     "#,
+    // 3: the lifecycle engine (lifecycle.md): holder tokens, reminders,
+    // outcomes, redemption and release, grace refunds, quality control, the
+    // holders' bills and the lifecycle log. `pending.token_sha256` is
+    // superseded by `tokens` (a request may have several live tokens:
+    // the first mail's and each reminder's).
+    r#"
+    ALTER TABLE pending ADD COLUMN reminders INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE pending ADD COLUMN abort_at TEXT;
+    ALTER TABLE pending ADD COLUMN outcome TEXT;
+    ALTER TABLE pending ADD COLUMN closed_by TEXT;
+    ALTER TABLE pending ADD COLUMN note TEXT;
+    CREATE INDEX pending_server_trid ON pending (server_trid);
+    CREATE INDEX pending_closed_by ON pending (closed_by) WHERE closed_by IS NOT NULL;
+
+    CREATE TABLE tokens (
+        sha256 TEXT PRIMARY KEY,
+        pending_id INTEGER NOT NULL REFERENCES pending (id),
+        issued TEXT NOT NULL
+    );
+
+    ALTER TABLE domains ADD COLUMN release_at TEXT;
+    CREATE INDEX domains_expires ON domains (expires);
+    CREATE INDEX domains_redemption ON domains (redemption_until) WHERE redemption_until IS NOT NULL;
+    CREATE INDEX domains_release ON domains (release_at) WHERE release_at IS NOT NULL;
+
+    ALTER TABLE ledger ADD COLUMN refund_of INTEGER REFERENCES ledger (id);
+    CREATE INDEX ledger_object ON ledger (object, id);
+    INSERT INTO sequences (name, value) VALUES ('creates', 0);
+
+    CREATE TABLE qc (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        domain TEXT NOT NULL,
+        registrar_id INTEGER NOT NULL REFERENCES registrars (id),
+        server_trid TEXT NOT NULL,
+        selected TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'selected'
+            CHECK (state IN ('selected', 'correction', 'accepted', 'deleted')),
+        reason TEXT,
+        deadline TEXT,
+        closed TEXT
+    );
+    CREATE UNIQUE INDEX qc_open ON qc (domain) WHERE state IN ('selected', 'correction');
+
+    CREATE TABLE holder_bills (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        domain TEXT NOT NULL,
+        holder TEXT NOT NULL,
+        at TEXT NOT NULL,
+        server_trid TEXT NOT NULL,
+        years INTEGER NOT NULL,
+        amount_cents INTEGER NOT NULL
+    );
+
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        server_trid TEXT NOT NULL,
+        object TEXT NOT NULL,
+        event TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        note TEXT
+    );
+    CREATE INDEX events_object ON events (object, id);
+    "#,
 ];
 
 /// The newest schema version this build knows.

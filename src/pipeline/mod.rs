@@ -14,6 +14,7 @@ use crate::clock::Clock;
 use crate::config::{Config, ConfigError, Profile};
 use crate::ids::IdSource;
 use crate::intake::{self, Inspected};
+use crate::lifecycle;
 use crate::policy;
 use crate::rejection::{Code, Rejection, Severity, any_error};
 use crate::reply::{self, ComposeError, Outcome, ReplyData};
@@ -22,6 +23,13 @@ use crate::template::{self, HeaderFields, Parsed};
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
+
+mod answer;
+mod check;
+mod timer;
+
+pub use check::check_template;
+pub use timer::{TickReport, operate, project, tick};
 
 /// Everything a run of regmail works with.
 #[derive(Debug)]
@@ -55,6 +63,9 @@ pub enum PipelineError {
     /// Configuration.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// Queueing notifications.
+    #[error(transparent)]
+    Notify(#[from] lifecycle::notify::NotifyError),
 }
 
 /// What was done with a mail.
@@ -104,12 +115,27 @@ struct Assessed {
 /// Handles one mail.
 pub fn handle(reg: &mut Registry, raw: &[u8], mode: Mode) -> Result<Handled, PipelineError> {
     let now = reg.clock.now();
-    let secret = reg.ids.secret();
     let assessed = assess(reg, raw, now)?;
+    let profile = reg.config.profile()?.clone();
     let Registry {
-        config, store, key, ..
+        config,
+        store,
+        key,
+        ids,
+        ..
     } = reg;
     let work = |tx: &mut Tx<'_>| -> Result<Handled, PipelineError> {
+        // What fell due before this mail is applied first, so the mail sees
+        // the same state whether or not the timer ran (lifecycle.md).
+        let mut life = lifecycle::Ctx {
+            config,
+            profile: &profile,
+            ids: ids.as_mut(),
+            now,
+        };
+        let mut notices = lifecycle::catch_up(tx, &mut life)?;
+        let secret = life.ids.secret();
+        let trid = tx.next_server_trid()?;
         let ctx = Ctx {
             config,
             key,
@@ -117,8 +143,24 @@ pub fn handle(reg: &mut Registry, raw: &[u8], mode: Mode) -> Result<Handled, Pip
             raw,
             secret: &secret,
         };
-        let trid = format!("RM{:010}", tx.next_sequence("server_trid")?);
-        decide(tx, &ctx, &trid, &assessed)
+        let handled = match answer::holder_answer(&assessed) {
+            Some((verb, token)) => answer::holder(
+                tx,
+                &ctx,
+                &mut life,
+                &trid,
+                &assessed,
+                (verb, &token),
+                &mut notices,
+            )?,
+            None => {
+                let handled = decide(tx, &ctx, &trid, &assessed)?;
+                answer::follow_up(tx, &ctx, &mut life, &handled, &assessed, &mut notices)?;
+                handled
+            }
+        };
+        lifecycle::notify::queue(tx, config, key, notices, now)?;
+        Ok(handled)
     };
     let handled = match mode {
         Mode::Commit => store.write(work)?,
@@ -425,6 +467,7 @@ fn answer(
     let envelope = reply::Envelope {
         to: &to.email,
         in_reply_to: a.inspected.headers.message_id.as_deref(),
+        message_id: None,
     };
     let message = reply::compose(ctx.config, ctx.key, &v.data, &envelope, ctx.now)?;
     let stamp = reply::rfc3339(ctx.now);
@@ -501,69 +544,4 @@ fn drop_mail(
         codes: a.findings.iter().map(|r| r.code.number()).collect(),
         machine_block: None,
     })
-}
-
-/// The policy findings for `check` of a plain template, read only: the rules
-/// for the registrar named in the header, and 6001 for a used client-trid
-/// with other text, as `process` would report.
-fn check_findings(
-    tx: &Tx<'_>,
-    fields: &HeaderFields,
-    spec: &template::Spec,
-    rules: policy::Rules<'_>,
-    now: DateTime<Utc>,
-    sha: &str,
-) -> Result<Vec<Rejection>, PipelineError> {
-    let Some(id) = fields.registrar_id else {
-        return Ok(Vec::new());
-    };
-    let mut errors = policy::check(tx, id, spec, rules, now)?;
-    if let (Some(trid), false) = (&fields.client_trid, fields.dry_run)
-        && tx
-            .prior_transaction(id, trid)?
-            .is_some_and(|p| p.text_sha256 != sha)
-    {
-        errors.push(Rejection::new(Code::DuplicateClientTrid).key("client-trid"));
-    }
-    Ok(errors)
-}
-
-/// `regmail check` of an unsigned template: every syntax and policy rule, read
-/// only, for the registrar named in its header. Returns the machine block.
-pub fn check_template(reg: &mut Registry, text: &str) -> Result<(Outcome, String), PipelineError> {
-    let now = reg.clock.now();
-    let profile = reg.config.profile()?.clone();
-    let (fields, parsed) = template::parse_template(text, &profile);
-    let mut data = ReplyData {
-        registrar_id: fields.registrar_id,
-        ..ReplyData::new("-", now)
-    };
-    fill_from_header(&mut data, &fields);
-    let sha = hex::encode(Sha256::digest(text.as_bytes()));
-    let rules = policy::Rules {
-        config: &reg.config,
-        profile: &profile,
-    };
-    reg.store.simulate(|tx| -> Result<(), PipelineError> {
-        match parsed {
-            Err(errors) => data.findings.extend(errors),
-            Ok((spec, warnings)) => {
-                data.findings.extend(warnings);
-                data.object = Some(spec.object().to_string());
-                data.findings
-                    .extend(check_findings(tx, &fields, &spec, rules, now, &sha)?);
-                data.avail = policy::answer(tx, &spec)?;
-                data.findings.push(Rejection::new(Code::DryRun));
-            }
-        }
-        Ok(())
-    })?;
-    data.findings = ordered(std::mem::take(&mut data.findings));
-    if any_error(&data.findings) {
-        data.findings
-            .retain(|r| r.code.severity() != Severity::Info);
-    } else {
-        data.outcome = Outcome::Success;
-    }
-    Ok((data.outcome, reply::machine_block(&data)))
 }

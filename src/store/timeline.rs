@@ -1,0 +1,455 @@
+//! The lifecycle's rows: pending requests in full, holder tokens, the
+//! domain timeline (expiry, redemption, release), grace refunds, quality
+//! control, the holders' bills and the lifecycle log (lifecycle.md).
+//!
+//! Invariant: every time is an RFC 3339 UTC string of one fixed format
+//! (milliseconds, `Z`), so SQL compares them as text.
+
+use super::{StoreResult, Tx};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+/// A pending request with every column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRow {
+    /// Row id.
+    pub id: i64,
+    /// `transfer`, `update`, `delete` or `person-update`.
+    pub kind: String,
+    /// Domain or handle.
+    pub object: String,
+    /// The requesting registrar.
+    pub registrar_id: u32,
+    /// The other registrar concerned (the losing one of a transfer).
+    pub other_registrar: Option<u32>,
+    /// The request's server-trid.
+    pub server_trid: String,
+    /// The registrar's client-trid.
+    pub client_trid: Option<String>,
+    /// When it was requested.
+    pub requested: String,
+    /// Its deadline.
+    pub deadline: String,
+    /// When it executes, if later than the deadline (deletion at expiry).
+    pub execute_at: Option<String>,
+    /// Transfer mode, or `objection`, `now`, `expiration`.
+    pub mode: Option<String>,
+    /// The held change (JSON).
+    pub payload: String,
+    /// Reminders sent so far.
+    pub reminders: u32,
+    /// When it ends for faulty holder data, if it will.
+    pub abort_at: Option<String>,
+    /// `open`, `executed`, `rejected`, `expired`, `withdrawn`.
+    pub state: String,
+    /// The event that closed it (`confirmed`, `objected`, ...).
+    pub outcome: Option<String>,
+    /// When it closed.
+    pub closed: Option<String>,
+    /// The operator's note.
+    pub note: Option<String>,
+}
+
+const REQUEST_COLUMNS: &str = "id, kind, object, registrar_id, other_registrar, server_trid, client_trid, \
+     requested, deadline, execute_at, mode, payload, reminders, abort_at, state, outcome, closed, note";
+
+fn request_row(r: &Row<'_>) -> rusqlite::Result<RequestRow> {
+    Ok(RequestRow {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        object: r.get(2)?,
+        registrar_id: r.get(3)?,
+        other_registrar: r.get(4)?,
+        server_trid: r.get(5)?,
+        client_trid: r.get(6)?,
+        requested: r.get(7)?,
+        deadline: r.get(8)?,
+        execute_at: r.get(9)?,
+        mode: r.get(10)?,
+        payload: r.get(11)?,
+        reminders: r.get(12)?,
+        abort_at: r.get(13)?,
+        state: r.get(14)?,
+        outcome: r.get(15)?,
+        closed: r.get(16)?,
+        note: r.get(17)?,
+    })
+}
+
+fn requests_where(conn: &Connection, filter: &str, arg: &str) -> StoreResult<Vec<RequestRow>> {
+    let sql = format!("SELECT {REQUEST_COLUMNS} FROM pending WHERE {filter} ORDER BY id");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map([arg], request_row)?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// How a request ends.
+#[derive(Debug, Clone, Copy)]
+pub struct Closing<'a> {
+    /// `executed`, `rejected`, `expired` or `withdrawn`.
+    pub state: &'a str,
+    /// The event (`confirmed`, `objected`, `expired`, ...).
+    pub outcome: &'a str,
+    /// When.
+    pub at: &'a str,
+    /// The server-trid of the mail or step that closed it.
+    pub by: &'a str,
+    /// The operator's note, if any.
+    pub note: Option<&'a str>,
+}
+
+/// A quality-control case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QcRow {
+    /// Row id.
+    pub id: i64,
+    /// The domain.
+    pub domain: String,
+    /// The registrar that created it.
+    pub registrar_id: u32,
+    /// The create's server-trid.
+    pub server_trid: String,
+    /// When it was selected.
+    pub selected: String,
+    /// `selected`, `correction`, `accepted` or `deleted`.
+    pub state: String,
+    /// The operator's reason for a correction.
+    pub reason: Option<String>,
+    /// The correction deadline.
+    pub deadline: Option<String>,
+}
+
+fn qc_row(r: &Row<'_>) -> rusqlite::Result<QcRow> {
+    Ok(QcRow {
+        id: r.get(0)?,
+        domain: r.get(1)?,
+        registrar_id: r.get(2)?,
+        server_trid: r.get(3)?,
+        selected: r.get(4)?,
+        state: r.get(5)?,
+        reason: r.get(6)?,
+        deadline: r.get(7)?,
+    })
+}
+
+const QC_COLUMNS: &str = "id, domain, registrar_id, server_trid, selected, state, reason, deadline";
+
+fn open_qc(conn: &Connection) -> StoreResult<Vec<QcRow>> {
+    let sql = format!(
+        "SELECT {QC_COLUMNS} FROM qc WHERE state IN ('selected', 'correction') ORDER BY id"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map([], qc_row)?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// A charge still open for a refund.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Charge {
+    /// Ledger row id.
+    pub id: i64,
+    /// `create`, `renew`, `transfer`, `restore`.
+    pub kind: String,
+    /// Cents charged (positive).
+    pub cents: i64,
+    /// When.
+    pub at: String,
+    /// The registrar charged.
+    pub registrar_id: u32,
+}
+
+/// One line of the lifecycle log.
+#[derive(Debug, Clone, Copy)]
+pub struct LogEntry<'a> {
+    /// When.
+    pub at: &'a str,
+    /// The request's or step's server-trid.
+    pub server_trid: &'a str,
+    /// Domain or handle.
+    pub object: &'a str,
+    /// The event.
+    pub event: &'a str,
+    /// `registry`, `holder`, `operator` or `registrar <id>`.
+    pub actor: &'a str,
+    /// A note (the operator's).
+    pub note: Option<&'a str>,
+}
+
+impl Tx<'_> {
+    /// The next server-trid: `RM` and ten digits from a sequence.
+    pub fn next_server_trid(&mut self) -> StoreResult<String> {
+        Ok(format!("RM{:010}", self.next_sequence("server_trid")?))
+    }
+
+    /// A registrar's registered reply address.
+    pub fn registrar_email(&self, id: u32) -> StoreResult<Option<String>> {
+        Ok(self
+            .tx
+            .query_row("SELECT email FROM registrars WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    /// Whether an address is some registrar's registered reply address.
+    pub fn is_registrar_address(&self, email: &str) -> StoreResult<bool> {
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT 1 FROM registrars WHERE email = ?1 COLLATE NOCASE",
+                [email],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// Every open request, oldest first.
+    pub fn open_requests(&self) -> StoreResult<Vec<RequestRow>> {
+        requests_where(&self.tx, "state = 'open' AND ?1 = ?1", "")
+    }
+
+    /// Every request, oldest first.
+    pub fn all_requests(&self) -> StoreResult<Vec<RequestRow>> {
+        requests_where(&self.tx, "?1 = ?1", "")
+    }
+
+    /// One request by id.
+    pub fn request(&self, id: i64) -> StoreResult<Option<RequestRow>> {
+        Ok(requests_where(&self.tx, "id = CAST(?1 AS INTEGER)", &id.to_string())?.pop())
+    }
+
+    /// Requests opened by a mail.
+    pub fn requests_opened_by(&self, server_trid: &str) -> StoreResult<Vec<RequestRow>> {
+        requests_where(&self.tx, "server_trid = ?1", server_trid)
+    }
+
+    /// Requests closed by a mail or step.
+    pub fn requests_closed_by(&self, server_trid: &str) -> StoreResult<Vec<RequestRow>> {
+        requests_where(&self.tx, "closed_by = ?1", server_trid)
+    }
+
+    /// Closes an open request; false if it was not open.
+    pub fn close_request(&mut self, id: i64, c: &Closing<'_>) -> StoreResult<bool> {
+        Ok(self.tx.execute(
+            "UPDATE pending SET state = ?2, outcome = ?3, closed = ?4, closed_by = ?5, note = ?6
+             WHERE id = ?1 AND state = 'open'",
+            params![id, c.state, c.outcome, c.at, c.by, c.note],
+        )? == 1)
+    }
+
+    /// Records how many reminders went out.
+    pub fn set_reminders(&mut self, id: i64, n: u32) -> StoreResult<()> {
+        self.tx.execute(
+            "UPDATE pending SET reminders = ?2 WHERE id = ?1",
+            params![id, n],
+        )?;
+        Ok(())
+    }
+
+    /// Schedules the faulty-data end of a request.
+    pub fn set_abort_at(&mut self, id: i64, at: &str) -> StoreResult<()> {
+        self.tx.execute(
+            "UPDATE pending SET abort_at = ?2 WHERE id = ?1 AND state = 'open'",
+            params![id, at],
+        )?;
+        Ok(())
+    }
+
+    /// Stores a token's hash for a request.
+    pub fn insert_token(&mut self, sha256: &str, pending_id: i64, issued: &str) -> StoreResult<()> {
+        self.tx.execute(
+            "INSERT INTO tokens (sha256, pending_id, issued) VALUES (?1, ?2, ?3)",
+            params![sha256, pending_id, issued],
+        )?;
+        Ok(())
+    }
+
+    /// The request a token's hash belongs to.
+    pub fn token_request(&self, sha256: &str) -> StoreResult<Option<i64>> {
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT pending_id FROM tokens WHERE sha256 = ?1",
+                [sha256],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// The earliest-expiring domain not in redemption or pending delete
+    /// whose expiry is due.
+    pub fn next_expiry(&self, now: &str) -> StoreResult<Option<(String, String)>> {
+        self.next_due(
+            "expires",
+            "redemption_until IS NULL AND release_at IS NULL",
+            now,
+        )
+    }
+
+    /// The earliest due end of a redemption period.
+    pub fn next_redemption_end(&self, now: &str) -> StoreResult<Option<(String, String)>> {
+        self.next_due("redemption_until", "redemption_until IS NOT NULL", now)
+    }
+
+    /// The earliest due release (end of pending delete).
+    pub fn next_release(&self, now: &str) -> StoreResult<Option<(String, String)>> {
+        self.next_due("release_at", "release_at IS NOT NULL", now)
+    }
+
+    fn next_due(
+        &self,
+        col: &str,
+        filter: &str,
+        now: &str,
+    ) -> StoreResult<Option<(String, String)>> {
+        let sql = format!(
+            "SELECT name, {col} FROM domains WHERE {filter} AND {col} <= ?1 ORDER BY {col}, name LIMIT 1"
+        );
+        Ok(self
+            .tx
+            .query_row(&sql, [now], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+    }
+
+    /// Starts the redemption period of a deleted domain.
+    pub fn set_redemption(&mut self, domain: &str, until: &str) -> StoreResult<()> {
+        self.tx.execute(
+            "UPDATE domains SET redemption_until = ?2, release_at = NULL WHERE name = ?1",
+            params![domain, until],
+        )?;
+        Ok(())
+    }
+
+    /// Ends the redemption period: the domain waits for its release.
+    pub fn set_release(&mut self, domain: &str, at: &str) -> StoreResult<()> {
+        self.tx.execute(
+            "UPDATE domains SET redemption_until = NULL, release_at = ?2 WHERE name = ?1",
+            params![domain, at],
+        )?;
+        Ok(())
+    }
+
+    /// Removes a domain (its contact links and nameserver set go with it;
+    /// hosts no other domain uses are removed).
+    pub fn remove_domain(&mut self, domain: &str) -> StoreResult<()> {
+        self.tx
+            .execute("DELETE FROM domains WHERE name = ?1", [domain])?;
+        self.remove_unused_hosts()
+    }
+
+    /// Charges of `kinds` on a domain since `since`, not yet refunded.
+    pub fn open_charges(&self, domain: &str, kind: &str, since: &str) -> StoreResult<Vec<Charge>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT l.id, l.kind, -l.amount_cents, l.at, l.registrar_id FROM ledger l
+             WHERE l.object = ?1 AND l.kind = ?2 AND l.at >= ?3 AND l.amount_cents < 0
+               AND NOT EXISTS (SELECT 1 FROM ledger r WHERE r.refund_of = l.id)
+             ORDER BY l.id",
+        )?;
+        let rows = stmt.query_map(params![domain, kind, since], |r| {
+            Ok(Charge {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                cents: r.get(2)?,
+                at: r.get(3)?,
+                registrar_id: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Selects a domain for quality control.
+    pub fn insert_qc(
+        &mut self,
+        domain: &str,
+        registrar_id: u32,
+        server_trid: &str,
+        at: &str,
+    ) -> StoreResult<()> {
+        self.tx.execute(
+            "INSERT INTO qc (domain, registrar_id, server_trid, selected) VALUES (?1, ?2, ?3, ?4)",
+            params![domain, registrar_id, server_trid, at],
+        )?;
+        Ok(())
+    }
+
+    /// The open quality-control case of a domain.
+    pub fn qc_of(&self, domain: &str) -> StoreResult<Option<QcRow>> {
+        Ok(open_qc(&self.tx)?.into_iter().find(|q| q.domain == domain))
+    }
+
+    /// Every open quality-control case.
+    pub fn qc_open(&self) -> StoreResult<Vec<QcRow>> {
+        open_qc(&self.tx)
+    }
+
+    /// Moves a quality-control case on.
+    pub fn set_qc(
+        &mut self,
+        id: i64,
+        state: &str,
+        reason: Option<&str>,
+        deadline: Option<&str>,
+        closed: Option<&str>,
+    ) -> StoreResult<()> {
+        self.tx.execute(
+            "UPDATE qc SET state = ?2, reason = COALESCE(?3, reason), deadline = ?4, closed = ?5 WHERE id = ?1",
+            params![id, state, reason, deadline, closed],
+        )?;
+        Ok(())
+    }
+
+    /// The earliest due correction deadline.
+    pub fn next_qc_deadline(&self, now: &str) -> StoreResult<Option<QcRow>> {
+        let sql = format!(
+            "SELECT {QC_COLUMNS} FROM qc WHERE state = 'correction' AND deadline <= ?1
+             ORDER BY deadline, id LIMIT 1"
+        );
+        Ok(self.tx.query_row(&sql, [now], qc_row).optional()?)
+    }
+
+    /// Records that the holder is billed directly for a renewal.
+    pub fn insert_holder_bill(
+        &mut self,
+        domain: &str,
+        holder: &str,
+        at: &str,
+        server_trid: &str,
+        cents: i64,
+    ) -> StoreResult<()> {
+        self.tx.execute(
+            "INSERT INTO holder_bills (domain, holder, at, server_trid, years, amount_cents)
+             VALUES (?1, ?2, ?3, ?4, 1, ?5)",
+            params![domain, holder, at, server_trid, cents],
+        )?;
+        Ok(())
+    }
+
+    /// Writes a line of the lifecycle log.
+    pub fn log_event(&mut self, e: &LogEntry<'_>) -> StoreResult<()> {
+        self.tx.execute(
+            "INSERT INTO events (at, server_trid, object, event, actor, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![e.at, e.server_trid, e.object, e.event, e.actor, e.note],
+        )?;
+        Ok(())
+    }
+
+    /// The lifecycle log of an object: (at, server-trid, event, actor, note).
+    pub fn events_of(&self, object: &str) -> StoreResult<Vec<[String; 5]>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT at, server_trid, event, actor, COALESCE(note, '') FROM events WHERE object = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([object], |r| {
+            Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?])
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// The holders' bills: (domain, holder, at, cents).
+    pub fn holder_bills(&self) -> StoreResult<Vec<(String, String, String, i64)>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT domain, holder, at, amount_cents FROM holder_bills ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+}
