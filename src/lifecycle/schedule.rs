@@ -163,7 +163,7 @@ pub(super) fn apply(
                 &format!("reminder-{}", k + 1),
             )
         }
-        Step::Abort(r) => end_transfer(tx, ctx, &r, at, "faulty-data-abort", notices),
+        Step::Abort(r) => end_transfer(tx, &r, at, "faulty-data-abort", notices),
         Step::Deadline(r) => deadline(tx, ctx, &r, at, notices),
         Step::QcDeadline(q) => qc_deadline(tx, ctx, &q, at, notices),
         Step::Expiry(name) => expiry(tx, ctx, &name, at, notices),
@@ -175,7 +175,6 @@ pub(super) fn apply(
 /// A holder-confirmation transfer ends unexecuted; both registrars are told.
 fn end_transfer(
     tx: &mut Tx<'_>,
-    ctx: &mut Ctx<'_>,
     r: &RequestRow,
     at: DateTime<Utc>,
     event: &str,
@@ -202,7 +201,7 @@ fn deadline(
 ) -> Result<(), StoreError> {
     let mode = r.mode.as_deref().unwrap_or_default();
     if r.kind == "transfer" && mode == "holder-confirmation" {
-        return end_transfer(tx, ctx, r, at, "expired", notices);
+        return end_transfer(tx, r, at, "expired", notices);
     }
     let event = if r.kind == "transfer" {
         "auto-approved"
