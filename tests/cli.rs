@@ -585,3 +585,114 @@ fn check_with_an_unknown_registrar_and_billing() {
     assert!(stdout.contains("result:       failed"), "{stdout}");
     assert!(stdout.contains("error:        4009"), "{stdout}");
 }
+
+fn stdout_of(d: &Path, now: &str, args: &[&str]) -> String {
+    let out = Command::new(bin())
+        .arg("--data-dir")
+        .arg(d)
+        .arg("--now")
+        .arg(now)
+        .args(args)
+        .assert()
+        .success();
+    String::from_utf8_lossy(&out.get_output().stdout).into_owned()
+}
+
+/// The lifecycle through the binary: a transfer waits for the holder; a
+/// query at a later `--now` projects the outcome without writing it; `tick`
+/// sends the due reminder once; a written consent executes the transfer.
+#[test]
+fn tick_pending_and_projected_query() {
+    let tmp = data_dir();
+    let d = tmp.path();
+    for name in [
+        "01-perscreate-holder.eml",
+        "02-perscreate-tech.eml",
+        "03-create-domain.eml",
+    ] {
+        process(d, name, 0);
+    }
+    let pairs = vec![("domain".to_string(), "muster-handel.at".to_string())];
+    let text = support::scenario::template(1002, "BLU-7001", "regtransfer", &pairs);
+    let file = d.join("transfer.txt");
+    std::fs::write(&file, text).unwrap();
+    let key = support::root().join("keys/bob.sec.asc");
+    let mail = regmail(d)
+        .args([
+            "submit",
+            "--registrar",
+            "1002",
+            "--from",
+            "robot@blue-registrar.test",
+            "--key",
+        ])
+        .arg(&key)
+        .arg(&file)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    regmail(d).arg("process").stdin(mail).assert().code(0);
+    let list = stdout_of(d, NOW, &["pending", "list"]);
+    assert!(
+        list.contains("muster-handel.at") && list.contains("holder-confirmation"),
+        "{list}"
+    );
+    // 23 days later the request has expired: a read shows it, and writes nothing.
+    let later = "2026-12-15T08:15:00Z";
+    let q = stdout_of(d, later, &["query", "domain", "muster-handel.at"]);
+    assert!(
+        q.contains("status:       active") && q.contains("expired by registry"),
+        "{q}"
+    );
+    let list = stdout_of(d, NOW, &["pending", "list"]);
+    assert!(
+        list.contains("muster-handel.at"),
+        "the projection wrote: {list}"
+    );
+    let q = stdout_of(d, NOW, &["query", "domain", "muster-handel.at"]);
+    assert!(q.contains("status:       pendingTransfer"), "{q}");
+    // The first reminder is due after 5 days; a second tick sends nothing.
+    let before = outbox_files(d).len();
+    let reminder = "2026-11-27T08:15:00Z";
+    let t = stdout_of(d, reminder, &["tick"]);
+    assert!(t.contains("1 notification mail(s) queued"), "{t}");
+    assert_eq!(outbox_files(d).len(), before + 1);
+    let t = stdout_of(d, reminder, &["tick"]);
+    assert!(
+        t.contains("0 notification mail(s) queued, 0 delivered"),
+        "{t}"
+    );
+    assert_eq!(outbox_files(d).len(), before + 1);
+    // The operator records the holder's fax.
+    let list = stdout_of(d, reminder, &["pending", "list"]);
+    let id = list
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let out = stdout_of(
+        d,
+        reminder,
+        &["pending", "confirm", &id, "--note", "fax 17"],
+    );
+    assert!(out.contains("confirmed"), "{out}");
+    let q = stdout_of(d, reminder, &["query", "domain", "muster-handel.at"]);
+    assert!(
+        q.contains("registrar:    1002") && q.contains("(fax 17)"),
+        "{q}"
+    );
+    regmail(d)
+        .args(["pending", "confirm", &id, "--note", "again"])
+        .assert()
+        .code(1);
+    regmail(d)
+        .args(["qc", "accept", "muster-handel.at"])
+        .assert()
+        .code(1);
+    assert!(stdout_of(d, reminder, &["qc", "list"]).is_empty());
+}
