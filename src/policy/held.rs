@@ -185,6 +185,16 @@ fn remove(
     server_trid: &str,
 ) -> Result<(), StoreError> {
     let stamp = rfc3339(at);
+    // A request still open on the domain (a holder change during quality
+    // control) ends with it, refunded.
+    for r in tx.open_requests()?.into_iter().filter(|r| r.object == name) {
+        let m = Moment {
+            at,
+            server_trid,
+            secret: "",
+        };
+        end(tx, &r, "expired", "domain-deleted", None, m)?;
+    }
     if let Some(q) = tx.qc_of(name)? {
         tx.set_qc(q.id, "deleted", None, q.deadline.as_deref(), Some(&stamp))?;
     }
