@@ -34,11 +34,12 @@ fn state(r: &mut Runner, object: &str, field: &str) -> String {
     let object = r.resolve(object);
     let field = field.to_string();
     pipeline::project(&mut r.reg, |tx| -> Result<String, StoreError> {
-        if field == "email" {
-            return Ok(tx
-                .person(&object)?
-                .map(|p| p.data.email)
-                .unwrap_or_else(|| "gone".into()));
+        if field == "email" || field == "owner" {
+            return Ok(match (tx.person(&object)?, field.as_str()) {
+                (None, _) => "gone".into(),
+                (Some(p), "email") => p.data.email,
+                (Some(p), _) => p.registrar_id.to_string(),
+            });
         }
         let Some(d) = tx.domain(&object)? else {
             return Ok("gone".into());
@@ -48,6 +49,12 @@ fn state(r: &mut Runner, object: &str, field: &str) -> String {
             "registrar" => d.registrar_id.to_string(),
             "expires" => d.expires.clone(),
             "holder" => d.role("registrant").join(" "),
+            "nserver" => d
+                .nameservers
+                .iter()
+                .map(|n| n.host.clone())
+                .collect::<Vec<_>>()
+                .join(" "),
             "exists" => "yes".into(),
             other => panic!("state field {other}"),
         })

@@ -9,7 +9,8 @@
 //! price <item> <cents>                # [profiles.at.prices]
 //! credit <who> <amount>               # prepaid credit
 //! at <RFC 3339> | at +<n>d | at +<n>h # move the clock
-//! send <who> <transaction> k=v ... [as <name>]   # a signed template
+//! send <who> <transaction> k=v ... [as <name>]   # a signed template (`as`
+//!                                     # captures the reply's handle or authinfo)
 //! answer <email> CONFIRM|REJECT|OBJECT [auto]    # a holder's answer mail
 //! bounce <email>                      # a DSN for the last mail to <email>
 //! tick                                # regmail tick
@@ -17,7 +18,7 @@
 //! qc accept <domain> | qc correct <domain> <reason...>
 //! reply <result> [<code>...]          # the reply to the last `send`
 //! mail <who> <event>[,<event>...]     # a notification (a digest: several)
-//! state <object> <field> <value...>   # status|registrar|expires|holder|email
+//! state <object> <field> <value...>   # status|registrar|expires|holder|nserver|email|owner
 //! state <object> gone
 //! balance <who> <amount>
 //! ```
@@ -409,8 +410,12 @@ impl Runner {
         let handle = reply
             .body
             .lines()
-            .find_map(|l| l.strip_prefix("handle:").map(|h| h.trim().to_string()))
-            .expect("no handle in the reply");
+            .find_map(|l| {
+                l.strip_prefix("handle:")
+                    .or_else(|| l.strip_prefix("# authinfo:"))
+                    .map(|h| h.trim().to_string())
+            })
+            .expect("no handle or authinfo in the reply");
         self.vars.insert(name.to_string(), handle);
     }
 
