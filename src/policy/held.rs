@@ -51,6 +51,25 @@ fn act_of<'a>(r: &'a RequestRow, m: Moment<'a>) -> Act<'a> {
     }
 }
 
+/// Closes an open request (state, outcome); false if it was not open.
+fn close(
+    tx: &mut Tx<'_>,
+    r: &RequestRow,
+    (state, outcome): (&str, &str),
+    note: Option<&str>,
+    m: Moment<'_>,
+) -> Result<bool, StoreError> {
+    let at = rfc3339(m.at);
+    let closing = Closing {
+        state,
+        outcome,
+        at: &at,
+        by: m.server_trid,
+        note,
+    };
+    tx.close_request(r.id, &closing)
+}
+
 /// Closes an open request as executed (`outcome` names how) and carries out
 /// its change. False if it was no longer open.
 pub fn execute(
@@ -61,15 +80,7 @@ pub fn execute(
     rules: Rules<'_>,
     m: Moment<'_>,
 ) -> Result<bool, StoreError> {
-    let at = rfc3339(m.at);
-    let closing = Closing {
-        state: "executed",
-        outcome,
-        at: &at,
-        by: m.server_trid,
-        note,
-    };
-    if !tx.close_request(r.id, &closing)? {
+    if !close(tx, r, ("executed", outcome), note, m)? {
         return Ok(false);
     }
     let act = act_of(r, m);
@@ -103,15 +114,7 @@ pub fn end(
     note: Option<&str>,
     m: Moment<'_>,
 ) -> Result<bool, StoreError> {
-    let at = rfc3339(m.at);
-    let closing = Closing {
-        state,
-        outcome,
-        at: &at,
-        by: m.server_trid,
-        note,
-    };
-    if !tx.close_request(r.id, &closing)? {
+    if !close(tx, r, (state, outcome), note, m)? {
         return Ok(false);
     }
     if r.kind == "transfer" {

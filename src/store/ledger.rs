@@ -1,6 +1,7 @@
 //! The billing ledger: each registrar's prepaid credit, and one row for every
 //! credit, charge and refund, with the balance after it.
 
+use super::timeline::charge_row;
 use super::{Charge, Store, StoreResult, Tx};
 use rusqlite::params;
 
@@ -66,15 +67,7 @@ impl Tx<'_> {
                    AND NOT EXISTS (SELECT 1 FROM ledger r WHERE r.refund_of = l.id)
                  ORDER BY l.id LIMIT 1",
                 params![server_trid, object],
-                |r| {
-                    Ok(Charge {
-                        id: r.get(0)?,
-                        kind: r.get(1)?,
-                        cents: r.get(2)?,
-                        at: r.get(3)?,
-                        registrar_id: r.get(4)?,
-                    })
-                },
+                charge_row,
             )
             .optional()?)
     }

@@ -157,6 +157,17 @@ pub struct Charge {
     pub registrar_id: u32,
 }
 
+/// A ledger charge row: id, kind, -amount, at, registrar.
+pub(super) fn charge_row(r: &Row<'_>) -> rusqlite::Result<Charge> {
+    Ok(Charge {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        cents: r.get(2)?,
+        at: r.get(3)?,
+        registrar_id: r.get(4)?,
+    })
+}
+
 /// One line of the lifecycle log.
 #[derive(Debug, Clone, Copy)]
 pub struct LogEntry<'a> {
@@ -345,15 +356,7 @@ impl Tx<'_> {
                AND NOT EXISTS (SELECT 1 FROM ledger r WHERE r.refund_of = l.id)
              ORDER BY l.id",
         )?;
-        let rows = stmt.query_map(params![domain, kind, since], |r| {
-            Ok(Charge {
-                id: r.get(0)?,
-                kind: r.get(1)?,
-                cents: r.get(2)?,
-                at: r.get(3)?,
-                registrar_id: r.get(4)?,
-            })
-        })?;
+        let rows = stmt.query_map(params![domain, kind, since], charge_row)?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
