@@ -117,5 +117,42 @@ pub fn run(keys: Option<PathBuf>, fixtures: Option<PathBuf>) -> anyhow::Result<u
         }
     });
     print!("{}", summary.render());
+    demo_year_later(&mut reg, now)?;
     Ok(EX_OK)
+}
+
+/// The lifecycle in the demo: a tick a year later renews what expired and
+/// queues one notification (or digest) per registrar.
+fn demo_year_later(reg: &mut Registry, now: DateTime<Utc>) -> anyhow::Result<()> {
+    let later = now
+        .checked_add_months(chrono::Months::new(12))
+        .unwrap_or(now);
+    reg.clock = Box::new(FixedClock(later));
+    let before = reg.store.outbox_all()?.len();
+    let report = crate::pipeline::tick(reg)?;
+    println!(
+        "\n== regmail tick at {}: {} notification mail(s)",
+        crate::reply::rfc3339(later),
+        report.queued
+    );
+    for mail in reg.store.outbox_all()?.iter().skip(before) {
+        let text = String::from_utf8_lossy(&mail.message);
+        let events: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("event:"))
+            .map(str::trim)
+            .collect();
+        let objects: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("object:"))
+            .map(str::trim)
+            .collect();
+        println!(
+            "  to {}: {} {}",
+            mail.recipient,
+            events.join(","),
+            objects.join(",")
+        );
+    }
+    Ok(())
 }
