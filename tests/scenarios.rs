@@ -124,6 +124,8 @@ fn step(r: &mut Runner, line: &str, w: &[String], reply: &mut Option<Sent>) {
         }
         "answer" => r.answer(&w[1], &w[2], w.get(3).is_some_and(|a| a == "auto")),
         "bounce" => r.bounce(&w[1]),
+        "vacation" => r.vacation(&w[1]),
+        "forged-bounce" => r.forged_bounce(),
         "tick" => {
             pipeline::tick(&mut r.reg).unwrap();
             r.collect();

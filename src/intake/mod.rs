@@ -29,6 +29,9 @@ pub struct MailHeaders {
     pub message_id: Option<String>,
     /// Why the mail must never be answered (bounce, auto-reply, list), if so.
     pub automatic: Option<&'static str>,
+    /// A delivery failure report: a `multipart/report` or a mail from
+    /// MAILER-DAEMON / postmaster (an auto-reply is not one).
+    pub bounce: bool,
 }
 
 /// A mail after the mail-layer checks.
@@ -117,6 +120,10 @@ fn headers_of(raw: &[u8]) -> MailHeaders {
         .as_deref()
         .and_then(|f| f.split('@').next())
         .map(|l| l.to_ascii_lowercase());
+    let daemon = sender_local
+        .as_deref()
+        .is_some_and(|l| l == "mailer-daemon" || l == "postmaster");
+    let bounce = daemon || ctype.as_deref() == Some("multipart/report");
     let automatic = if return_path.as_deref() == Some("") {
         Some("null return path (bounce)")
     } else if auto.as_deref().is_some_and(|a| !a.starts_with("no")) {
@@ -144,6 +151,7 @@ fn headers_of(raw: &[u8]) -> MailHeaders {
         return_path,
         message_id: msg.message_id().map(str::to_string),
         automatic,
+        bounce,
     }
 }
 

@@ -128,10 +128,10 @@ fn holder_notice(
         Code::PendingObjection
     };
     let text = how_to_answer(ctx, r, &token);
-    notices.push(
-        Notice::about(r, Recipient::Holder(email), event, Outcome::Pending, text)
-            .with(Rejection::new(code)),
-    );
+    let mut notice = Notice::about(r, Recipient::Holder(email), event, Outcome::Pending, text)
+        .with(Rejection::new(code));
+    notice.bounce_tag = Some((ctx.ids.secret(), r.id));
+    notices.push(notice);
     Ok(true)
 }
 
@@ -378,26 +378,24 @@ pub fn answer_mail(
     Ok(Answer::Applied(event.to_string(), r.object.clone()))
 }
 
-/// A bounce of a holder mail (found by the Message-IDs we gave it): the
-/// transfer ends as `faulty-data-abort` 2 h after the request, or at once
-/// if that time has passed. Returns the requests concerned.
+/// A bounce of a holder mail, found by the unguessable tag in the
+/// Message-ID we gave it (`<tag.holder@domain>`; a forged or guessed one
+/// matches nothing): the transfer ends as `faulty-data-abort` 2 h after the
+/// request, or at once if that time has passed. Returns the tags found.
 pub fn bounced(tx: &mut Tx<'_>, ctx: &Ctx<'_>, raw: &[u8]) -> Result<Vec<String>, StoreError> {
     let text = String::from_utf8_lossy(raw);
     let marker = format!(".holder@{}", ctx.config.registry.domain);
-    let mut found = Vec::new();
+    let mut found: Vec<String> = Vec::new();
     for (pos, _) in text.match_indices(&marker) {
-        let head = &text[..pos];
-        let Some(start) = head.rfind("RM") else {
+        let Some(tag) = pos.checked_sub(32).and_then(|start| text.get(start..pos)) else {
             continue;
         };
-        let trid: String = head[start..].chars().take(12).collect();
-        if trid.len() != 12
-            || !trid[2..].bytes().all(|b| b.is_ascii_digit())
-            || found.contains(&trid)
-        {
+        if !tag.bytes().all(|b| b.is_ascii_hexdigit()) || found.iter().any(|f| f == tag) {
             continue;
         }
-        for r in tx.requests_opened_by(&trid)? {
+        found.push(tag.to_string());
+        for id in tx.holder_mail_requests(tag)? {
+            let Some(r) = tx.request(id)? else { continue };
             if r.state == "open"
                 && r.kind == "transfer"
                 && r.mode.as_deref() == Some("holder-confirmation")
@@ -409,7 +407,6 @@ pub fn bounced(tx: &mut Tx<'_>, ctx: &Ctx<'_>, raw: &[u8]) -> Result<Vec<String>
                 log(tx, &r, &rfc3339(ctx.now), "bounced", "registry", None)?;
             }
         }
-        found.push(trid);
     }
     Ok(found)
 }

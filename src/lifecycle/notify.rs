@@ -57,6 +57,9 @@ pub struct Notice {
     pub infos: Vec<Rejection>,
     /// The human text (paragraphs separated by blank lines).
     pub text: String,
+    /// A holder mail: the unguessable Message-ID tag (for bounces) and the
+    /// request it is about.
+    pub bounce_tag: Option<(String, i64)>,
 }
 
 /// The template transaction a request kind came from.
@@ -89,6 +92,7 @@ impl Notice {
             server_trid: r.server_trid.clone(),
             infos: Vec::new(),
             text,
+            bounce_tag: None,
         }
     }
 
@@ -116,7 +120,7 @@ impl Notice {
     fn tag(&self) -> String {
         let who = match &self.to {
             Recipient::Registrar(id) => format!("r{id}"),
-            Recipient::Holder(_) => "holder".into(),
+            Recipient::Holder(_) => "h".into(),
         };
         format!(
             "{}.{}.{who}",
@@ -157,7 +161,15 @@ pub fn queue(
     let count = groups.len();
     for (address, list) in groups {
         let Some(first) = list.first() else { continue };
-        let tag = first.tag();
+        let tag = match &first.bounce_tag {
+            Some((t, _)) => format!("{t}.holder"),
+            None => first.tag(),
+        };
+        if let Some((group_tag, _)) = &first.bounce_tag {
+            for (_, request) in list.iter().filter_map(|n| n.bounce_tag.as_ref()) {
+                tx.insert_holder_mail(group_tag, *request)?;
+            }
+        }
         let trid = first.server_trid.clone();
         let message = if list.len() == 1 {
             let env = Envelope {

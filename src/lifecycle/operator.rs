@@ -129,6 +129,7 @@ fn qc_notice(q: &QcRow, event: &str, text: String) -> Notice {
         server_trid: q.server_trid.clone(),
         infos: vec![Rejection::new(Code::QualityControl)],
         text,
+        bounce_tag: None,
     }
 }
 

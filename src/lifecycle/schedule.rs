@@ -259,6 +259,7 @@ fn domain_notice(
         server_trid: trid.to_string(),
         infos: Vec::new(),
         text,
+        bounce_tag: None,
     }
 }
 

@@ -91,8 +91,7 @@ pub(super) fn follow_up(
         }
         // A bounce after the 2 h ends the transfer at once.
         Disposition::Dropped(_)
-            if a.inspected.headers.automatic.is_some()
-                && !lifecycle::bounced(tx, life, ctx.raw)?.is_empty() =>
+            if a.inspected.headers.bounce && !lifecycle::bounced(tx, life, ctx.raw)?.is_empty() =>
         {
             notices.extend(lifecycle::catch_up(tx, life)?);
         }

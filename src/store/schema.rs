@@ -195,6 +195,13 @@ const MIGRATIONS: &[&str] = &[
         pending_id INTEGER NOT NULL REFERENCES pending (id),
         issued TEXT NOT NULL
     );
+    -- The unguessable tag in a holder mail's Message-ID, so that a bounce
+    -- of it can be told from a forged one.
+    CREATE TABLE holder_mails (
+        tag TEXT NOT NULL,
+        pending_id INTEGER NOT NULL REFERENCES pending (id)
+    );
+    CREATE INDEX holder_mails_tag ON holder_mails (tag);
 
     ALTER TABLE domains ADD COLUMN release_at TEXT;
     CREATE INDEX domains_expires ON domains (expires);

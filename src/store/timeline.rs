@@ -275,6 +275,24 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Records that the holder mail with Message-ID tag `tag` concerns a request.
+    pub fn insert_holder_mail(&mut self, tag: &str, pending_id: i64) -> StoreResult<()> {
+        self.tx.execute(
+            "INSERT INTO holder_mails (tag, pending_id) VALUES (?1, ?2)",
+            params![tag, pending_id],
+        )?;
+        Ok(())
+    }
+
+    /// The requests a holder mail (by its Message-ID tag) concerned.
+    pub fn holder_mail_requests(&self, tag: &str) -> StoreResult<Vec<i64>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT pending_id FROM holder_mails WHERE tag = ?1 ORDER BY pending_id",
+        )?;
+        let rows = stmt.query_map([tag], |r| r.get(0))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
     /// The request a token's hash belongs to.
     pub fn token_request(&self, sha256: &str) -> StoreResult<Option<i64>> {
         Ok(self

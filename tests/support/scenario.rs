@@ -13,6 +13,8 @@
 //!                                     # captures the reply's handle or authinfo)
 //! answer <email> CONFIRM|REJECT|OBJECT [auto]    # a holder's answer mail
 //! bounce <email>                      # a DSN for the last mail to <email>
+//! vacation <email>                    # an auto-reply to it (not a bounce)
+//! forged-bounce                       # a DSN naming guessable Message-IDs
 //! tick                                # regmail tick
 //! pending confirm|reject <object> <note...>
 //! qc accept <domain> | qc correct <domain> <reason...>
@@ -343,16 +345,9 @@ impl Runner {
         self.process(mail.as_bytes());
     }
 
-    pub fn bounce(&mut self, email: &str) {
-        let sent = self
-            .log
-            .iter()
-            .rev()
-            .find(|s| s.to == email)
-            .expect("no mail to bounce");
-        let _ = sent;
-        let id = self
-            .reg
+    /// The Message-ID of the newest mail to `email`.
+    fn last_message_id(&self, email: &str) -> String {
+        self.reg
             .store
             .outbox_all()
             .unwrap()
@@ -365,11 +360,45 @@ impl Runner {
                     .find_map(|l| l.strip_prefix("Message-ID: ").map(str::to_string))
                     .unwrap_or_default()
             })
-            .unwrap();
+            .expect("no mail to that address")
+    }
+
+    /// A delivery status notification for the newest mail to `email`.
+    pub fn bounce(&mut self, email: &str) {
+        let id = self.last_message_id(email);
         let mail = format!(
             "From: MAILER-DAEMON@mx.example\r\nReturn-Path: <>\r\nTo: robot@registry.example\r\n\
              Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: <bounce-1@mx.example>\r\n\
-             Content-Type: text/plain\r\n\r\nThe mail {id} to {email} could not be delivered.\r\n"
+             Auto-Submitted: auto-replied\r\nContent-Type: text/plain\r\n\r\n\
+             The mail {id} to {email} could not be delivered.\r\n"
+        );
+        self.process(mail.as_bytes());
+    }
+
+    /// An out-of-office reply from `email` to its newest mail (quoting its
+    /// Message-ID and Subject): never a bounce, never an answer.
+    pub fn vacation(&mut self, email: &str) {
+        let id = self.last_message_id(email);
+        let mail = format!(
+            "From: {email}\r\nReturn-Path: <>\r\nTo: robot@registry.example\r\n\
+             Subject: Out of office: REGISTRY: pending regtransfer\r\nIn-Reply-To: {id}\r\n\
+             References: {id}\r\nAuto-Submitted: auto-replied\r\nMessage-ID: <away-1@example.at>\r\n\r\n\
+             I am away until next week. Your mail {id} will be read then.\r\n"
+        );
+        self.process(mail.as_bytes());
+    }
+
+    /// A forged bounce naming Message-IDs made from server-trids (which
+    /// registrars know) rather than the real, unguessable tags.
+    pub fn forged_bounce(&mut self) {
+        let ids: String = (1..=20)
+            .map(|n| format!("<RM{n:010}.confirmation-requested.holder@registry.example>\r\n"))
+            .collect();
+        let trid = ids.trim_end();
+        let mail = format!(
+            "From: MAILER-DAEMON@mx.example\r\nReturn-Path: <>\r\nTo: robot@registry.example\r\n\
+             Subject: Undelivered Mail\r\nMessage-ID: <forged@mx.example>\r\n\r\n\
+             {trid}\r\n<00000000000000000000000000000000.holder@registry.example> failed.\r\n"
         );
         self.process(mail.as_bytes());
     }
