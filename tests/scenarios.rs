@@ -109,6 +109,9 @@ fn step(r: &mut Runner, line: &str, w: &[String], reply: &mut Option<Sent>) {
         "credit" => {
             let id = registrar(&w[1]).unwrap().0;
             let now = regmail::reply::rfc3339(r.now);
+            // As `regmail registrar credit`: what fell due is applied first.
+            pipeline::operate(&mut r.reg, |_, _, _| Ok::<_, StoreError>(())).unwrap();
+            r.collect();
             r.reg
                 .store
                 .add_credit(id, cents(&w[2]), &now)
@@ -131,6 +134,14 @@ fn step(r: &mut Runner, line: &str, w: &[String], reply: &mut Option<Sent>) {
             r.collect();
         }
         "pending" | "qc" => operator(r, w),
+        "serverlock" => {
+            let (name, on) = (w[1].clone(), w[2] == "on");
+            pipeline::operate(&mut r.reg, |tx, _, _| {
+                tx.set_server_flag(&name, regmail::store::ServerFlag::Lock, on)
+            })
+            .unwrap();
+            r.collect();
+        }
         "reply" => check_reply(reply, w, line),
         "mail" => r.expect_mail(&w[1], &w[2]),
         "state" => {

@@ -69,7 +69,11 @@ pub fn registrar(paths: &Paths, clock: &dyn Clock, cmd: RegistrarCommand) -> any
                 bail!("no registrar {id}");
             }
             let currency = config.profile()?.currency.clone();
-            match store.add_credit(id, cents, &now)? {
+            // What fell due before now (an auto-renewal the old balance could
+            // not pay) is applied first: credit never counts retroactively.
+            let mut reg = super::open(paths, Box::new(crate::clock::FixedClock(clock.now())))?;
+            crate::pipeline::operate(&mut reg, |_, _, _| Ok::<_, crate::store::StoreError>(()))?;
+            match reg.store.add_credit(id, cents, &now)? {
                 Ok(balance) => println!(
                     "registrar {id}: balance {} {currency}",
                     crate::policy::money(balance)

@@ -99,14 +99,40 @@ fn how_to_answer(ctx: &Ctx<'_>, r: &RequestRow, token: &str) -> String {
         )
     } else {
         format!(
-            "Registrar {} asked for a change ({}) of {}, of which you are the holder. It will be \
-             carried out on {} unless you object. To object, send a mail from any address to \
-             {robot} with this Subject (a Re: in front is fine):\n\nOBJECT {token}",
+            "Registrar {} asked for a change ({}) of {}, of which you are the holder:\n\n{}\n\n\
+             It will be carried out on {} unless you object. To object, send a mail from any \
+             address to {robot} with this Subject (a Re: in front is fine):\n\nOBJECT {token}",
             r.registrar_id,
             super::notify::transaction_of(&r.kind),
             r.object,
+            what_changes(r),
             r.execute_at.as_deref().unwrap_or(&r.deadline)
         )
+    }
+}
+
+/// What a held request will change, one `field: value` line each.
+fn what_changes(r: &RequestRow) -> String {
+    if r.kind == "delete" {
+        return format!("the domain {} will be deleted", r.object);
+    }
+    let value: serde_json::Value = serde_json::from_str(&r.payload).unwrap_or_default();
+    let lines: Vec<String> = value
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .filter(|(k, v)| !v.is_null() && *k != "name" && *k != "handle")
+                .map(|(k, v)| match v {
+                    serde_json::Value::String(s) => format!("new {k}: {s}"),
+                    other => format!("new {k}: {other}"),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if lines.is_empty() {
+        "(no field changes)".into()
+    } else {
+        lines.join("\n")
     }
 }
 
@@ -133,6 +159,40 @@ fn holder_notice(
     notice.bounce_tag = Some((ctx.ids.secret(), r.id));
     notices.push(notice);
     Ok(true)
+}
+
+/// Executes a request (`policy::execute`); if the registry locked the
+/// domain meanwhile, the registrars are told (`status-prohibits`). True if
+/// it was carried out.
+pub(super) fn carry_out(
+    tx: &mut Tx<'_>,
+    ctx: &Ctx<'_>,
+    r: &RequestRow,
+    (event, note): (&str, Option<&str>),
+    m: Moment<'_>,
+    notices: &mut Vec<Notice>,
+) -> Result<bool, StoreError> {
+    match policy::execute(tx, r, event, note, ctx.rules(), m)? {
+        policy::Execution::Done => Ok(true),
+        policy::Execution::NotOpen => Ok(false),
+        policy::Execution::Blocked => {
+            let ev = "status-prohibits";
+            if r.kind == "transfer" {
+                tell_registrars(r, ev, Outcome::Failed, notices);
+            } else {
+                let to = Recipient::Registrar(r.registrar_id);
+                notices.push(Notice::about(
+                    r,
+                    to,
+                    ev,
+                    Outcome::Failed,
+                    outcome_text(r, ev),
+                ));
+            }
+            log(tx, r, &rfc3339(m.at), ev, "registry", None)?;
+            Ok(false)
+        }
+    }
 }
 
 /// Notices to both registrars of a transfer (or the requester alone).
@@ -185,6 +245,10 @@ pub(super) fn outcome_text(r: &RequestRow, event: &str) -> String {
         "rejected" => format!("{what} was refused and not carried out."),
         "withdrawn" => format!("{what} was withdrawn by the requesting registrar."),
         "expired" => format!("{what} ended without an answer and was not carried out."),
+        "domain-deleted" => format!("{what} ended unexecuted: the domain was deleted."),
+        "status-prohibits" => {
+            format!("{what} was not carried out: the domain's status (serverLock) prohibits it.")
+        }
         "faulty-data-abort" => format!(
             "{what} ended: the holder has no usable e-mail address or the mail to the holder \
              bounced. Please correct the holder's data."
@@ -340,9 +404,10 @@ pub fn answer_mail(
                 secret: &secret,
                 ..m
             };
-            policy::execute(tx, &r, "confirmed", None, ctx.rules(), m)?;
-            tell_registrars(&r, "confirmed", Outcome::Success, notices);
-            tell_registrars(&r, "executed", Outcome::Success, notices);
+            if carry_out(tx, ctx, &r, ("confirmed", None), m, notices)? {
+                tell_registrars(&r, "confirmed", Outcome::Success, notices);
+                tell_registrars(&r, "executed", Outcome::Success, notices);
+            }
             "confirmed"
         }
         Verb::Reject | Verb::Object => {

@@ -188,7 +188,10 @@ pub fn queue(
             let parts: Vec<ReplyData> = list.iter().map(|n| n.data(now)).collect();
             reply::compose_digest(config, key, &parts, &env, now)?
         };
-        tx.queue_mail(&trid, &address, &message, &stamp)?;
+        let id = tx.queue_mail(&trid, &address, &message, &stamp)?;
+        if first.bounce_tag.is_some() {
+            tx.purge_on_delivery(id)?;
+        }
     }
     Ok(count)
 }

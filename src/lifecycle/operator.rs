@@ -7,7 +7,7 @@
 //! a decision on something no longer open changes nothing.
 
 use super::Ctx;
-use super::holder::{outcome_text, tell_registrars};
+use super::holder::{carry_out, outcome_text, tell_registrars};
 use super::notify::{Notice, Recipient};
 use crate::policy::{self, Moment};
 use crate::rejection::{Code, Rejection};
@@ -62,7 +62,9 @@ pub fn confirm(
         server_trid: &trid,
         secret: &secret,
     };
-    policy::execute(tx, &r, "confirmed", Some(note), ctx.rules(), m)?;
+    if !carry_out(tx, ctx, &r, ("confirmed", Some(note)), m, notices)? {
+        return Ok(Ok(r.object));
+    }
     if r.kind == "transfer" {
         tell_registrars(&r, "confirmed", Outcome::Success, notices);
         tell_registrars(&r, "executed", Outcome::Success, notices);

@@ -49,10 +49,17 @@ fn earlier(best: Option<Due>, cand: Due) -> Option<Due> {
     }
 }
 
-/// The first step of one open request.
-fn request_due(r: &RequestRow, profile: &Profile) -> Result<Due, StoreError> {
+/// The first step of one open request. A deletion at `expiration` follows
+/// the domain's current expiry (a renewal meanwhile moves it).
+fn request_due(tx: &Tx<'_>, r: &RequestRow, profile: &Profile) -> Result<Due, StoreError> {
     let requested = parse_time(&r.requested)?;
-    let when = parse_time(r.execute_at.as_deref().unwrap_or(&r.deadline))?;
+    let mut when = parse_time(r.execute_at.as_deref().unwrap_or(&r.deadline))?;
+    if r.kind == "delete" && r.mode.as_deref() == Some("expiration") {
+        let deadline = parse_time(&r.deadline)?;
+        if let Some(d) = tx.domain(&r.object)? {
+            when = deadline.max(parse_time(&d.expires)?);
+        }
+    }
     let mut best = Due {
         at: when,
         rank: 0,
@@ -85,7 +92,7 @@ pub(super) fn next(
     let stamp = rfc3339(now);
     let mut best: Option<Due> = None;
     for r in tx.open_requests()? {
-        let due = request_due(&r, profile)?;
+        let due = request_due(tx, &r, profile)?;
         if due.at <= now {
             best = earlier(best, due);
         }
@@ -214,7 +221,7 @@ fn deadline(
         server_trid: &r.server_trid,
         secret: &secret,
     };
-    if !policy::execute(tx, r, event, None, ctx.rules(), m)? {
+    if !holder::carry_out(tx, ctx, r, (event, None), m, notices)? {
         return Ok(());
     }
     if r.kind == "transfer" {
@@ -233,6 +240,27 @@ fn deadline(
         );
     }
     log(tx, at, &r.server_trid, &r.object, event)
+}
+
+/// Requests a registry step ended with the domain (`domain-deleted`): the
+/// registrars concerned are told.
+fn tell_ended(tx: &Tx<'_>, trid: &str, notices: &mut Vec<Notice>) -> Result<(), StoreError> {
+    for r in tx.requests_closed_by(trid)? {
+        if r.kind == "transfer" {
+            holder::tell_registrars(&r, "domain-deleted", Outcome::Failed, notices);
+        } else {
+            let text = holder::outcome_text(&r, "domain-deleted");
+            let to = Recipient::Registrar(r.registrar_id);
+            notices.push(Notice::about(
+                &r,
+                to,
+                "domain-deleted",
+                Outcome::Failed,
+                text,
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A notice from the registry about a domain, to its sponsor.
@@ -303,6 +331,7 @@ fn expiry(
             ),
         ),
     };
+    tell_ended(tx, &trid, notices)?;
     let mut notice = domain_notice(&d, &trid, event, outcome, text);
     if let Some(e) = tx.domain(name)?.and_then(|d| parse_time(&d.expires).ok()) {
         notice
@@ -367,6 +396,7 @@ fn qc_deadline(
         secret: "",
     };
     policy::release(tx, &d, "qc-deleted", ctx.rules(), m)?;
+    tell_ended(tx, &trid, notices)?;
     let text = format!(
         "{} was not corrected within the quality-control period and was deleted. Reason given: {}",
         q.domain,

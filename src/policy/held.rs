@@ -70,8 +70,20 @@ fn close(
     tx.close_request(r.id, &closing)
 }
 
+/// What became of a request that was due to execute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Execution {
+    /// Carried out.
+    Done,
+    /// Not carried out: the registry locked the domain meanwhile
+    /// (`serverLock`); ended as `status-prohibits`, refunded.
+    Blocked,
+    /// No longer open.
+    NotOpen,
+}
+
 /// Closes an open request as executed (`outcome` names how) and carries out
-/// its change. False if it was no longer open.
+/// its change, unless the registry locked the domain meanwhile.
 pub fn execute(
     tx: &mut Tx<'_>,
     r: &RequestRow,
@@ -79,9 +91,17 @@ pub fn execute(
     note: Option<&str>,
     rules: Rules<'_>,
     m: Moment<'_>,
-) -> Result<bool, StoreError> {
+) -> Result<Execution, StoreError> {
+    let locked =
+        r.kind != "person-update" && tx.domain(&r.object)?.is_some_and(|d| d.flags.server_lock);
+    if locked {
+        return Ok(match end(tx, r, "rejected", "status-prohibits", note, m)? {
+            true => Execution::Blocked,
+            false => Execution::NotOpen,
+        });
+    }
     if !close(tx, r, ("executed", outcome), note, m)? {
-        return Ok(false);
+        return Ok(Execution::NotOpen);
     }
     let act = act_of(r, m);
     match r.kind.as_str() {
@@ -101,7 +121,7 @@ pub fn execute(
         "delete" => delete_now(tx, &r.object, parse_time(&r.requested)?, rules, act)?,
         other => return Err(corrupt(format!("pending kind {other}"))),
     }
-    Ok(true)
+    Ok(Execution::Done)
 }
 
 /// Ends an open request without executing it (`rejected`, `expired`,
@@ -140,17 +160,25 @@ fn refund_grace(
 ) -> Result<bool, StoreError> {
     let at = rfc3339(act.now);
     let add_grace = parse_time(&d.created)? + Duration::days(profile.add_grace_days) > requested;
+    let mut charges = Vec::new();
     for (kind, days) in [
         ("create", profile.add_grace_days),
         ("renew", profile.renew_grace_days),
         ("transfer", profile.transfer_grace_days),
     ] {
         let since = rfc3339(requested - Duration::days(days));
-        for c in tx.open_charges(&d.name, kind, &since)? {
-            if c.registrar_id == d.registrar_id {
-                tx.refund_charge(&c, &at, act.server_trid)?;
-            }
-        }
+        charges.extend(tx.open_charges(&d.name, kind, &since)?);
+    }
+    // A waiting transfer is charged when requested, but its grace runs from
+    // its execution.
+    let since = rfc3339(requested - Duration::days(profile.transfer_grace_days));
+    for trid in tx.executed_since(&d.name, "transfer", &since)? {
+        charges.extend(tx.open_charge_of(&trid, &d.name)?);
+    }
+    charges.sort_by_key(|c| c.id);
+    charges.dedup_by_key(|c| c.id);
+    for c in charges.iter().filter(|c| c.registrar_id == d.registrar_id) {
+        tx.refund_charge(c, &at, act.server_trid)?;
     }
     Ok(add_grace)
 }
@@ -174,8 +202,28 @@ pub(super) fn delete_now(
         return Ok(());
     }
     let until = act.now + Duration::days(profile.redemption_days);
+    end_open_requests(tx, name, act.now, act.server_trid)?;
     tx.set_redemption(name, &rfc3339(until))?;
     domain::record(tx, act, name, "delete", &before, profile)
+}
+
+/// A request still open on a domain that is deleted (into redemption or for
+/// good) ends with it, refunded (`domain-deleted`).
+fn end_open_requests(
+    tx: &mut Tx<'_>,
+    name: &str,
+    at: DateTime<Utc>,
+    server_trid: &str,
+) -> Result<(), StoreError> {
+    for r in tx.open_requests()?.into_iter().filter(|r| r.object == name) {
+        let m = Moment {
+            at,
+            server_trid,
+            secret: "",
+        };
+        end(tx, &r, "expired", "domain-deleted", None, m)?;
+    }
+    Ok(())
 }
 
 /// Removes a domain for good, with a history row by the registry.
@@ -188,16 +236,7 @@ fn remove(
     server_trid: &str,
 ) -> Result<(), StoreError> {
     let stamp = rfc3339(at);
-    // A request still open on the domain (a holder change during quality
-    // control) ends with it, refunded.
-    for r in tx.open_requests()?.into_iter().filter(|r| r.object == name) {
-        let m = Moment {
-            at,
-            server_trid,
-            secret: "",
-        };
-        end(tx, &r, "expired", "domain-deleted", None, m)?;
-    }
+    end_open_requests(tx, name, at, server_trid)?;
     if let Some(q) = tx.qc_of(name)? {
         tx.set_qc(q.id, "deleted", None, q.deadline.as_deref(), Some(&stamp))?;
     }
@@ -268,6 +307,7 @@ pub fn expire(
     let covered = holder_pays || price == 0 || tx.balance(d.registrar_id)? >= price;
     if !profile.auto_renew || !covered {
         let until = m.at + Duration::days(profile.redemption_days);
+        end_open_requests(tx, &d.name, m.at, m.server_trid)?;
         tx.set_redemption(&d.name, &rfc3339(until))?;
         registry_change(tx, &d.name, "expire", &before, profile, m)?;
         return Ok(Expiry::Deleted);

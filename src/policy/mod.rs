@@ -18,7 +18,9 @@ mod render;
 mod transfer;
 
 pub use billing::money;
-pub use held::{Expiry, Moment, end, end_redemption, execute, expire, parse_time, release};
+pub use held::{
+    Execution, Expiry, Moment, end, end_redemption, execute, expire, parse_time, release,
+};
 pub use render::View;
 
 use crate::auth::VerifiedBody;

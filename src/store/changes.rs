@@ -282,7 +282,8 @@ impl Tx<'_> {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
-    /// Gives a domain to another registrar with a new authinfo.
+    /// Gives a domain to another registrar with a new authinfo; the new
+    /// sponsor bills (a `billwithdraw` of the old one ends).
     pub fn set_sponsor(
         &mut self,
         domain: &str,
@@ -290,7 +291,8 @@ impl Tx<'_> {
         authinfo: &str,
     ) -> StoreResult<()> {
         self.tx.execute(
-            "UPDATE domains SET registrar_id = ?2, authinfo = ?3 WHERE name = ?1",
+            "UPDATE domains SET registrar_id = ?2, authinfo = ?3, billing = 'registrar', zone_delete = 0
+             WHERE name = ?1",
             params![domain, registrar_id, authinfo],
         )?;
         Ok(())

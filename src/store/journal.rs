@@ -208,13 +208,18 @@ impl Store {
     /// Marks a mail delivered.
     pub fn outbox_delivered(&mut self, id: i64, now: &str) -> StoreResult<()> {
         self.conn.execute(
-            "UPDATE outbox SET delivered = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
+            "UPDATE outbox SET delivered = ?2, attempts = attempts + 1, last_error = NULL,
+                message = CASE WHEN purge_on_delivery = 1 THEN X'' ELSE message END
+             WHERE id = ?1",
             params![id, now],
         )?;
         Ok(())
     }
 
     /// Records a failed attempt and when to try again.
+    ///
+    /// (A mail queued with [`Tx::purge_on_delivery`] loses its body once
+    /// delivered: it carried a holder's one-time token.)
     pub fn outbox_failed(&mut self, id: i64, error: &str, next_attempt: &str) -> StoreResult<()> {
         self.conn.execute(
             "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt = ?3 WHERE id = ?1",

@@ -202,6 +202,7 @@ const MIGRATIONS: &[&str] = &[
         pending_id INTEGER NOT NULL REFERENCES pending (id)
     );
     CREATE INDEX holder_mails_tag ON holder_mails (tag);
+    ALTER TABLE outbox ADD COLUMN purge_on_delivery INTEGER NOT NULL DEFAULT 0;
 
     ALTER TABLE domains ADD COLUMN release_at TEXT;
     CREATE INDEX domains_expires ON domains (expires);

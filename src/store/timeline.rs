@@ -275,6 +275,16 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Marks a queued mail to lose its body once delivered (a holder mail:
+    /// its token must not stay readable in the database).
+    pub fn purge_on_delivery(&mut self, outbox_id: i64) -> StoreResult<()> {
+        self.tx.execute(
+            "UPDATE outbox SET purge_on_delivery = 1 WHERE id = ?1",
+            [outbox_id],
+        )?;
+        Ok(())
+    }
+
     /// Records that the holder mail with Message-ID tag `tag` concerns a request.
     pub fn insert_holder_mail(&mut self, tag: &str, pending_id: i64) -> StoreResult<()> {
         self.tx.execute(
@@ -375,6 +385,21 @@ impl Tx<'_> {
              ORDER BY l.id",
         )?;
         let rows = stmt.query_map(params![domain, kind, since], charge_row)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// The server-trids of requests of a kind on an object executed since a time.
+    pub fn executed_since(
+        &self,
+        object: &str,
+        kind: &str,
+        since: &str,
+    ) -> StoreResult<Vec<String>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT server_trid FROM pending WHERE object = ?1 AND kind = ?2 AND state = 'executed'
+               AND closed >= ?3 ORDER BY id",
+        )?;
+        let rows = stmt.query_map(params![object, kind, since], |r| r.get(0))?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 

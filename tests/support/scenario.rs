@@ -18,6 +18,7 @@
 //! tick                                # regmail tick
 //! pending confirm|reject <object> <note...>
 //! qc accept <domain> | qc correct <domain> <reason...>
+//! serverlock <domain> on|off          # the registry's lock
 //! reply <result> [<code>...]          # the reply to the last `send`
 //! mail <who> <event>[,<event>...]     # a notification (a digest: several)
 //! state <object> <field> <value...>   # status|registrar|expires|holder|nserver|email|owner
@@ -43,6 +44,7 @@ use std::path::Path;
 #[derive(Debug, Clone)]
 pub struct Sent {
     pub to: String,
+    pub message_id: String,
     pub results: Vec<String>,
     pub events: Vec<String>,
     pub codes: Vec<String>,
@@ -96,9 +98,13 @@ pub fn words(line: &str) -> Vec<String> {
 }
 
 fn parse_sent(to: &str, mail: &[u8]) -> Sent {
-    let (_, body) = super::split_mail(mail);
+    let (head, body) = super::split_mail(mail);
     let mut s = Sent {
         to: to.to_string(),
+        message_id: head
+            .lines()
+            .find_map(|l| l.strip_prefix("Message-ID: ").map(str::to_string))
+            .unwrap_or_default(),
         results: vec![],
         events: vec![],
         codes: vec![],
@@ -258,10 +264,23 @@ impl Runner {
                 continue;
             }
             self.seen = m.id;
-            let (_, body) = super::split_mail(&m.message);
+            // A delivered holder mail lost its body in the database (its
+            // token); the copy the file transport delivered has it.
+            let message = if m.message.is_empty() {
+                let dir = self.reg.data_dir.join("outbox");
+                let file = std::fs::read_dir(&dir)
+                    .unwrap()
+                    .map(|e| e.unwrap().path())
+                    .find(|p| p.to_string_lossy().contains(&format!("{:08}-", m.id)))
+                    .expect("a purged mail was delivered to a file");
+                std::fs::read(file).unwrap()
+            } else {
+                m.message.clone()
+            };
+            let (_, body) = super::split_mail(&message);
             verify_body(&body, &self.cert, self.now)
                 .unwrap_or_else(|e| panic!("mail {} not signed: {e}", m.id));
-            let sent = parse_sent(&m.recipient, &m.message);
+            let sent = parse_sent(&m.recipient, &message);
             self.fresh.push(sent.clone());
             self.log.push(sent);
         }
@@ -347,19 +366,11 @@ impl Runner {
 
     /// The Message-ID of the newest mail to `email`.
     fn last_message_id(&self, email: &str) -> String {
-        self.reg
-            .store
-            .outbox_all()
-            .unwrap()
-            .into_iter()
+        self.log
+            .iter()
             .rev()
-            .find(|m| m.recipient == email)
-            .map(|m| {
-                let (head, _) = super::split_mail(&m.message);
-                head.lines()
-                    .find_map(|l| l.strip_prefix("Message-ID: ").map(str::to_string))
-                    .unwrap_or_default()
-            })
+            .find(|s| s.to == email)
+            .map(|s| s.message_id.clone())
             .expect("no mail to that address")
     }
 
