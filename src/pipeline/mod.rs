@@ -166,6 +166,12 @@ pub fn handle(reg: &mut Registry, raw: &[u8], mode: Mode) -> Result<Handled, Pip
         Mode::Commit => store.write(work)?,
         Mode::Simulate => store.simulate(work)?,
     };
+    finish(reg, &handled, mode, now);
+    Ok(handled)
+}
+
+/// Logs the outcome and, after a commit, tries to deliver the outbox.
+fn finish(reg: &mut Registry, handled: &Handled, mode: Mode, now: DateTime<Utc>) {
     tracing::info!(
         server_trid = %handled.server_trid,
         registrar = ?handled.registrar_id,
@@ -178,7 +184,6 @@ pub fn handle(reg: &mut Registry, raw: &[u8], mode: Mode) -> Result<Handled, Pip
     {
         tracing::warn!(error = %e, "delivery postponed; the mail stays in the outbox");
     }
-    Ok(handled)
 }
 
 /// Mail layer, signature, and who may be answered: no writes.
