@@ -653,18 +653,19 @@ fn tick_pending_and_projected_query() {
     );
     let q = stdout_of(d, NOW, &["query", "domain", "muster-handel.at"]);
     assert!(q.contains("status:       pendingTransfer"), "{q}");
-    // The first reminder is due after 5 days; a second tick sends nothing.
+    // The first reminder is due after 5 days (to the holder, and both
+    // registrars are told); a second tick sends nothing.
     let before = outbox_files(d).len();
     let reminder = "2026-11-27T08:15:00Z";
     let t = stdout_of(d, reminder, &["tick"]);
-    assert!(t.contains("1 notification mail(s) queued"), "{t}");
-    assert_eq!(outbox_files(d).len(), before + 1);
+    assert!(t.contains("3 notification mail(s) queued"), "{t}");
+    assert_eq!(outbox_files(d).len(), before + 3);
     let t = stdout_of(d, reminder, &["tick"]);
     assert!(
         t.contains("0 notification mail(s) queued, 0 delivered"),
         "{t}"
     );
-    assert_eq!(outbox_files(d).len(), before + 1);
+    assert_eq!(outbox_files(d).len(), before + 3);
     // The operator records the holder's fax.
     let list = stdout_of(d, reminder, &["pending", "list"]);
     let id = list

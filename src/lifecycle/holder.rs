@@ -235,6 +235,11 @@ pub(super) fn outcome_text(r: &RequestRow, event: &str) -> String {
     );
     match event {
         "confirmation-requested" => format!("{what} waits for the holder's confirmation."),
+        e if e.starts_with("reminder-") => {
+            format!(
+                "{what} still waits for the holder's confirmation; the holder was reminded ({e})."
+            )
+        }
         "transfer-requested" => format!(
             "{what}, requested by registrar {}, waits for the losing registrar's transferack or transfernack.",
             r.registrar_id
@@ -302,7 +307,8 @@ pub(super) fn opened(
     log(tx, r, &at, event, "registry", None)
 }
 
-/// A reminder to the holder (a fresh token; earlier ones stay valid).
+/// A reminder to the holder (a fresh token; earlier ones stay valid); both
+/// registrars are told.
 pub(super) fn remind(
     tx: &mut Tx<'_>,
     ctx: &mut Ctx<'_>,
@@ -312,7 +318,10 @@ pub(super) fn remind(
     notices: &mut Vec<Notice>,
 ) -> Result<(), StoreError> {
     let event = format!("reminder-{}", k + 1);
-    holder_notice(ctx, tx, r, (&event, at), notices).map(|_| ())
+    holder_notice(ctx, tx, r, (&event, at), notices)?;
+    // Both registrars follow every step of the transfer.
+    tell_registrars(r, &event, Outcome::Pending, notices);
+    Ok(())
 }
 
 /// A request closed by a template: the other party is told.
