@@ -54,28 +54,31 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The token of the newest request mail (not a reminder: those depend on
-/// when the timer ran) to `email` carrying `verb`.
+/// The token of the newest request notice (not a reminder: reminders, and
+/// how notices are merged into digests, depend on when the timer ran) to
+/// `email` carrying `verb`. A digest holds one section per notice.
 fn request_token(r: &Runner, email: &str, verb: &str) -> Option<String> {
-    let lookup = if verb == "REJECT" {
-        "REJECT"
-    } else if verb == "OBJECT" {
-        "OBJECT"
-    } else {
-        "CONFIRM"
+    let lookup = match verb {
+        "REJECT" | "OBJECT" => verb,
+        _ => "CONFIRM",
     };
-    r.log
-        .iter()
-        .rev()
-        .filter(|s| s.to == email && !s.events.iter().any(|e| e.starts_with("reminder")))
-        .find_map(|s| {
-            s.body.lines().find_map(|l| {
+    let prefix = format!("{lookup} ");
+    r.log.iter().rev().filter(|s| s.to == email).find_map(|s| {
+        s.body.rsplit("%% REPLY 1.0").find_map(|section| {
+            let reminder = section
+                .lines()
+                .any(|l| l.starts_with("event:") && l.contains("reminder"));
+            if reminder {
+                return None;
+            }
+            section.lines().find_map(|l| {
                 l.trim()
-                    .strip_prefix(&format!("{lookup} "))
+                    .strip_prefix(&prefix)
                     .filter(|t| t.len() == 32)
                     .map(str::to_string)
             })
         })
+    })
 }
 
 fn answer(r: &mut Runner, email: &str, verb: &str, token: &str) {

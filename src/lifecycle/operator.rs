@@ -24,6 +24,9 @@ pub enum Refusal {
     /// The domain is not in quality control.
     #[error("the domain is not in quality control")]
     NoQc,
+    /// The registry locked the domain: the request ended unexecuted.
+    #[error("the domain's status (serverLock) prohibits it: the request ended unexecuted")]
+    Locked,
 }
 
 fn log(
@@ -63,7 +66,7 @@ pub fn confirm(
         secret: &secret,
     };
     if !carry_out(tx, ctx, &r, ("confirmed", Some(note)), m, notices)? {
-        return Ok(Ok(r.object));
+        return Ok(Err(Refusal::Locked));
     }
     if r.kind == "transfer" {
         tell_registrars(&r, "confirmed", Outcome::Success, notices);
