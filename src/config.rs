@@ -527,6 +527,18 @@ mod tests {
         let cfg =
             Config::parse("[profiles.at]\nmin_nameservers = 3\nmax_nameservers = 2\n").unwrap();
         assert!(cfg.profile().is_err());
+        for bad in [
+            "reminder_days = [12, 5]",
+            "reminder_days = [5, 12, 20, 21]",
+            "reminder_days = [5, 22]",
+            "objection_period_days = 0",
+            "add_grace_days = -1",
+        ] {
+            let cfg = Config::parse(&format!("[profiles.at]\n{bad}\n")).unwrap();
+            assert!(cfg.profile().is_err(), "{bad}");
+        }
+        let ok = Config::parse("[profiles.at]\nadd_grace_days = 0\nreminder_days = []\n").unwrap();
+        assert!(ok.profile().is_ok());
     }
 
     #[test]

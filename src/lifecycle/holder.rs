@@ -484,3 +484,42 @@ pub fn bounced(tx: &mut Tx<'_>, ctx: &Ctx<'_>, raw: &[u8]) -> Result<Vec<String>
     }
     Ok(found)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_found_in_any_subject() {
+        let t = "0123456789abcdef0123456789ABCDEF";
+        let low = t.to_ascii_lowercase();
+        for (subject, want) in [
+            (format!("CONFIRM {t}"), Some((Verb::Confirm, low.clone()))),
+            (
+                format!("Re: confirm {t}"),
+                Some((Verb::Confirm, low.clone())),
+            ),
+            (
+                format!("AW: Re: REJECT {t}."),
+                Some((Verb::Reject, low.clone())),
+            ),
+            (
+                format!("[ext] OBJECT <{t}>"),
+                Some((Verb::Object, low.clone())),
+            ),
+            (format!("CONFIRM {}", &t[..31]), None),
+            (format!("CONFIRMED {t}"), None),
+            ("REGISTRAR: 1001 create X".to_string(), None),
+        ] {
+            assert_eq!(parse_answer(&subject), want, "{subject}");
+        }
+    }
+
+    #[test]
+    fn tokens_are_stored_as_their_digest_whatever_the_case() {
+        let t = "0123456789abcdef0123456789abcdef";
+        assert_eq!(digest(t), digest(&t.to_ascii_uppercase()));
+        assert_eq!(digest(t).len(), 64);
+        assert_ne!(digest(t), t);
+    }
+}
