@@ -1,5 +1,5 @@
-//! Injected id generation for secrets (a domain's authinfo; later the
-//! holders' confirmation tokens). Production draws from the operating
+//! Injected id generation for secrets (a domain's authinfo, the holders'
+//! one-time tokens, the tags in holder mails' Message-IDs). Production draws from the operating
 //! system's generator via sequoia; tests inject a seeded source so replies are
 //! reproducible. (Server-trids and handles come from store sequences.)
 

@@ -191,6 +191,10 @@ pub fn domain_text(tx: &Tx<'_>, name: &str) -> Result<Option<String>, StoreError
     if d.billing == "holder" {
         let _ = writeln!(s, "billing:      holder");
     }
+    for (holder, at, cents) in tx.holder_bills(name)? {
+        let amount = crate::policy::money(cents);
+        let _ = writeln!(s, "holder bill:  {at} {holder} {amount}");
+    }
     for (role, handle) in &d.contacts {
         let _ = writeln!(s, "{:<14}{handle}", format!("{role}:"));
     }

@@ -91,7 +91,7 @@ pub(super) fn next(
 ) -> Result<Option<Due>, StoreError> {
     let stamp = rfc3339(now);
     let mut best: Option<Due> = None;
-    for r in tx.open_requests()? {
+    for r in tx.due_requests(&stamp, &profile.reminder_days)? {
         let due = request_due(tx, &r, profile)?;
         if due.at <= now {
             best = earlier(best, due);

@@ -215,7 +215,7 @@ fn end_open_requests(
     at: DateTime<Utc>,
     server_trid: &str,
 ) -> Result<(), StoreError> {
-    for r in tx.open_requests()?.into_iter().filter(|r| r.object == name) {
+    if let Some(r) = tx.open_request_on(name)? {
         let m = Moment {
             at,
             server_trid,

@@ -3,7 +3,7 @@
 //! Invariant: hosts that no domain uses any more are removed in the same
 //! transaction that stopped using them.
 
-use super::objects::put_nameservers;
+use super::objects::{PERSON_COLUMNS, person_values, put_nameservers};
 use super::{Store, StoreResult, Tx};
 use crate::template::{Nameserver, PersonCreate};
 use rusqlite::params;
@@ -144,29 +144,20 @@ impl Tx<'_> {
 
     /// Replaces every field of a person.
     pub fn update_person(&mut self, handle: &str, p: &PersonCreate, now: &str) -> StoreResult<()> {
-        self.tx.execute(
-            "UPDATE persons SET type = ?2, personname = ?3, organization = ?4, street = ?5, postal_code = ?6,
-                city = ?7, country = ?8, phone = ?9, fax = ?10, email = ?11, hide_phone = ?12, hide_fax = ?13,
-                hide_email = ?14, remarks = ?15, updated = ?16 WHERE handle = ?1",
-            params![
-                handle,
-                p.kind.as_str(),
-                p.personname,
-                p.organization,
-                p.street.join("\n"),
-                p.postal_code,
-                p.city,
-                p.country,
-                p.phone,
-                p.fax,
-                p.email,
-                p.hide_phone,
-                p.hide_fax,
-                p.hide_email,
-                p.remarks.join("\n"),
-                now
-            ],
-        )?;
+        let set: Vec<String> = PERSON_COLUMNS
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c} = ?{}", i + 2))
+            .collect();
+        let sql = format!(
+            "UPDATE persons SET {}, updated = ?{} WHERE handle = ?1",
+            set.join(", "),
+            PERSON_COLUMNS.len() + 2
+        );
+        let mut values: Vec<rusqlite::types::Value> = vec![handle.to_string().into()];
+        values.extend(person_values(p));
+        values.push(now.to_string().into());
+        self.tx.execute(&sql, rusqlite::params_from_iter(values))?;
         Ok(())
     }
 

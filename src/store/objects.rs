@@ -3,7 +3,8 @@
 
 use super::{StoreResult, Tx};
 use crate::template::{DomainCreate, PersonCreate};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::types::Value;
+use rusqlite::{OptionalExtension, params, params_from_iter};
 
 impl Tx<'_> {
     /// Next value of a named sequence.
@@ -44,30 +45,21 @@ impl Tx<'_> {
         p: &PersonCreate,
         now: &str,
     ) -> StoreResult<()> {
-        self.tx.execute(
-            "INSERT INTO persons (handle, registrar_id, type, personname, organization, street, postal_code,
-                city, country, phone, fax, email, hide_phone, hide_fax, hide_email, remarks, created, updated)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?17)",
-            params![
-                handle,
-                registrar_id,
-                p.kind.as_str(),
-                p.personname,
-                p.organization,
-                p.street.join("\n"),
-                p.postal_code,
-                p.city,
-                p.country,
-                p.phone,
-                p.fax,
-                p.email,
-                p.hide_phone,
-                p.hide_fax,
-                p.hide_email,
-                p.remarks.join("\n"),
-                now
-            ],
-        )?;
+        let cols = PERSON_COLUMNS.join(", ");
+        let marks: Vec<String> = (3..PERSON_COLUMNS.len() + 3)
+            .map(|i| format!("?{i}"))
+            .collect();
+        let sql = format!(
+            "INSERT INTO persons (handle, registrar_id, {cols}, created, updated)
+             VALUES (?1, ?2, {}, ?{n}, ?{n})",
+            marks.join(", "),
+            n = PERSON_COLUMNS.len() + 3
+        );
+        let mut values: Vec<Value> =
+            vec![handle.to_string().into(), i64::from(registrar_id).into()];
+        values.extend(person_values(p));
+        values.push(now.to_string().into());
+        self.tx.execute(&sql, params_from_iter(values))?;
         Ok(())
     }
 
@@ -127,6 +119,45 @@ impl Tx<'_> {
         put_nameservers(&self.tx, &d.name, &d.nameservers, now)?;
         Ok(())
     }
+}
+
+/// The data columns of `persons`, in the order of [`person_values`].
+pub(super) const PERSON_COLUMNS: [&str; 14] = [
+    "type",
+    "personname",
+    "organization",
+    "street",
+    "postal_code",
+    "city",
+    "country",
+    "phone",
+    "fax",
+    "email",
+    "hide_phone",
+    "hide_fax",
+    "hide_email",
+    "remarks",
+];
+
+/// A person's data, in the order of [`PERSON_COLUMNS`] (multi-line fields
+/// joined with newlines).
+pub(super) fn person_values(p: &PersonCreate) -> Vec<Value> {
+    vec![
+        p.kind.as_str().to_string().into(),
+        p.personname.clone().into(),
+        p.organization.clone().into(),
+        p.street.join("\n").into(),
+        p.postal_code.clone().into(),
+        p.city.clone().into(),
+        p.country.clone().into(),
+        p.phone.clone().into(),
+        p.fax.clone().into(),
+        p.email.clone().into(),
+        p.hide_phone.into(),
+        p.hide_fax.into(),
+        p.hide_email.into(),
+        p.remarks.join("\n").into(),
+    ]
 }
 
 /// Writes a domain's nameserver set: hosts are shared and created on first

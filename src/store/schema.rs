@@ -189,6 +189,7 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE pending ADD COLUMN note TEXT;
     CREATE INDEX pending_server_trid ON pending (server_trid);
     CREATE INDEX pending_closed_by ON pending (closed_by) WHERE closed_by IS NOT NULL;
+    CREATE INDEX pending_open_deadline ON pending (deadline) WHERE state = 'open';
 
     CREATE TABLE tokens (
         sha256 TEXT PRIMARY KEY,
@@ -226,6 +227,7 @@ const MIGRATIONS: &[&str] = &[
         closed TEXT
     );
     CREATE UNIQUE INDEX qc_open ON qc (domain) WHERE state IN ('selected', 'correction');
+    CREATE INDEX qc_deadline ON qc (deadline) WHERE state = 'correction';
 
     CREATE TABLE holder_bills (
         id INTEGER PRIMARY KEY AUTOINCREMENT,

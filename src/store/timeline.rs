@@ -224,6 +224,34 @@ impl Tx<'_> {
         requests_where(&self.tx, "?1 = ?1", "")
     }
 
+    /// The open requests that may have a step due at `now`: the deadline
+    /// passed, the faulty-data end passed, or (a holder-confirmation
+    /// transfer) the next of `reminder_days` passed. Every step of a request
+    /// is at or after one of these, so nothing due is missed; the caller
+    /// computes the exact times. The per-mail cost follows the due requests,
+    /// not all open ones.
+    pub fn due_requests(&self, now: &str, reminder_days: &[i64]) -> StoreResult<Vec<RequestRow>> {
+        let day = |k: usize| reminder_days.get(k).copied().unwrap_or(0);
+        let sql = format!(
+            "SELECT {REQUEST_COLUMNS} FROM pending WHERE state = 'open' AND (
+                deadline <= ?1 OR abort_at <= ?1
+                OR (kind = 'transfer' AND mode = 'holder-confirmation' AND abort_at IS NULL
+                    AND reminders < ?2
+                    AND strftime('%Y-%m-%dT%H:%M:%fZ', requested, '+' ||
+                        (CASE reminders WHEN 0 THEN ?3 WHEN 1 THEN ?4 ELSE ?5 END) || ' days') <= ?1))
+             ORDER BY id"
+        );
+        let mut stmt = self.tx.prepare_cached(&sql)?;
+        let len = i64::try_from(reminder_days.len()).unwrap_or(0);
+        let rows = stmt.query_map(params![now, len, day(0), day(1), day(2)], request_row)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// The open request on an object, in full.
+    pub fn open_request_on(&self, object: &str) -> StoreResult<Option<RequestRow>> {
+        Ok(requests_where(&self.tx, "state = 'open' AND object = ?1", object)?.pop())
+    }
+
     /// One request by id.
     pub fn request(&self, id: i64) -> StoreResult<Option<RequestRow>> {
         Ok(requests_where(&self.tx, "id = CAST(?1 AS INTEGER)", &id.to_string())?.pop())
@@ -420,7 +448,10 @@ impl Tx<'_> {
 
     /// The open quality-control case of a domain.
     pub fn qc_of(&self, domain: &str) -> StoreResult<Option<QcRow>> {
-        Ok(open_qc(&self.tx)?.into_iter().find(|q| q.domain == domain))
+        let sql = format!(
+            "SELECT {QC_COLUMNS} FROM qc WHERE domain = ?1 AND state IN ('selected', 'correction')"
+        );
+        Ok(self.tx.query_row(&sql, [domain], qc_row).optional()?)
     }
 
     /// Every open quality-control case.
@@ -490,12 +521,12 @@ impl Tx<'_> {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
-    /// The holders' bills: (domain, holder, at, cents).
-    pub fn holder_bills(&self) -> StoreResult<Vec<(String, String, String, i64)>> {
+    /// A domain's holder bills (after `billwithdraw`): (holder, at, cents).
+    pub fn holder_bills(&self, domain: &str) -> StoreResult<Vec<(String, String, i64)>> {
         let mut stmt = self.tx.prepare_cached(
-            "SELECT domain, holder, at, amount_cents FROM holder_bills ORDER BY id",
+            "SELECT holder, at, amount_cents FROM holder_bills WHERE domain = ?1 ORDER BY id",
         )?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+        let rows = stmt.query_map([domain], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 }
