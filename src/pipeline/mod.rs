@@ -4,10 +4,14 @@
 //! [`Handled`] record (server-trid, what was done, the queued reply), with the
 //! change, its journal row and its outgoing mail committed together, or a
 //! [`PipelineError`] (the caller exits 75; nothing was written).
-//! Data flow: intake -> auth -> (who may get a reply) -> template -> policy
-//! -> store, reply; see ARCHITECTURE.md. Invariants: a reply only ever goes to
-//! a registrar's registered address; unattributable and automatic mail is
-//! journaled and dropped; only a [`VerifiedBody`] reaches `template`/`policy`.
+//! Data flow: intake -> auth -> (who may get a reply) -> lifecycle catch-up
+//! -> template -> policy -> store, reply, lifecycle notices; a holder's
+//! `CONFIRM`/`REJECT`/`OBJECT <token>` mail goes to `answer` instead; see
+//! ARCHITECTURE.md. `timer` runs the lifecycle without a mail (tick,
+//! projected reads, operator decisions). Invariants: a reply only ever goes
+//! to a registrar's registered address (notices: also a holder's address on
+//! file); unattributable and automatic mail is journaled and dropped; only a
+//! [`VerifiedBody`] reaches `template`/`policy`.
 
 use crate::auth::{self, AuthError, SigningKey, VerifiedBody, Window};
 use crate::clock::Clock;

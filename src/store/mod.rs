@@ -1,7 +1,9 @@
 //! Store: the registry's SQLite database. All SQL of the product lives here.
 //!
 //! Input: typed, verified specs from `template`/`policy`, journal and outbox
-//! rows from the pipeline. Output: rows, and the deterministic text dump used
+//! rows from the pipeline, the lifecycle's rows (`timeline`: requests, tokens,
+//! redemption, refunds, quality control, the lifecycle log). Output: rows,
+//! and the deterministic text dump used
 //! by golden tests. Invariants: the schema is versioned (`PRAGMA user_version`)
 //! and every migration runs inside one transaction; the database runs in WAL
 //! mode with a busy timeout; a template's change, its journal row and its
