@@ -202,9 +202,11 @@ fn replay_reads_directories_mbox_and_maildir() {
         .success();
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
     assert!(stdout.contains("summary: 3 mails: success 3"), "{stdout}");
-    // A directory, in name order. The three mails above come again (replayed,
-    // stored reply resent) and so does fixture 07; carol (1003) is not a
-    // registrar here and mallory never is: dropped.
+    // A directory, in name order. The three mails above come again: the two
+    // whose bytes differ from the mbox copies (line ends) are replayed (stored
+    // reply resent), the same bytes again are duplicates (nothing sent); so is
+    // fixture 07 a replay; carol (1003) is not a registrar here and mallory
+    // never is: dropped.
     let out = regmail(d)
         .arg("replay")
         .arg(support::root().join("fixtures"))
@@ -212,7 +214,8 @@ fn replay_reads_directories_mbox_and_maildir() {
         .success();
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
     assert!(
-        stdout.contains("summary: 12 mails: dropped 2, failed 4, replayed 4, success 2"),
+        stdout
+            .contains("summary: 12 mails: dropped 2, duplicate 2, failed 4, replayed 2, success 2"),
         "{stdout}"
     );
 }

@@ -137,9 +137,18 @@ fn run_case(dir: &Path, ending: Ending, failures: &mut Vec<String>) {
     let trent = support::trent();
     for eml in files(dir, "eml") {
         let raw = with_ending(&std::fs::read(&eml).unwrap(), ending);
-        let before = objects(&reg.store.dump().unwrap());
+        let dump_before = reg.store.dump().unwrap();
+        let before = objects(&dump_before);
+        let queued_before = reg.store.outbox_all().unwrap().len();
         let handled = pipeline::handle(&mut reg, &raw, Mode::Commit).unwrap();
-        let after = objects(&reg.store.dump().unwrap());
+        let dump_after = reg.store.dump().unwrap();
+        let after = objects(&dump_after);
+        if handled.disposition == Disposition::Duplicate && dump_before != dump_after {
+            failures.push(format!(
+                "{} ({ending:?}): a redelivered mail wrote something",
+                eml.display()
+            ));
+        }
         let changes_nothing = matches!(
             handled.disposition,
             Disposition::Answered(Outcome::Failed)
@@ -157,6 +166,7 @@ fn run_case(dir: &Path, ending: Ending, failures: &mut Vec<String>) {
             .outbox_all()
             .unwrap()
             .into_iter()
+            .skip(queued_before)
             .find(|m| m.server_trid == handled.server_trid);
         let actual = match mail {
             Some(m) => support::verified_reply(&m.message, &trent)

@@ -76,6 +76,7 @@ pub fn word(d: Disposition) -> &'static str {
         Disposition::Answered(o) => o.as_str(),
         Disposition::Replayed => "replayed",
         Disposition::Dropped(_) => "dropped",
+        Disposition::Duplicate => "duplicate",
     }
 }
 
@@ -182,6 +183,7 @@ fn dropped_reason(d: Disposition) -> &'static str {
     match d {
         Disposition::Dropped(r) => r,
         Disposition::Replayed => "a replay of an earlier template",
+        Disposition::Duplicate => "this very mail was handled before",
         Disposition::Answered(_) => "answered",
     }
 }

@@ -81,6 +81,9 @@ pub enum Disposition {
     Replayed,
     /// Not answered on purpose (the reason); journaled and kept.
     Dropped(&'static str),
+    /// Exactly these bytes were handled before (the MTA delivered the mail
+    /// again): nothing is applied, queued or journaled a second time.
+    Duplicate,
 }
 
 /// The record of one handled mail.
@@ -129,6 +132,9 @@ pub fn handle(reg: &mut Registry, raw: &[u8], mode: Mode) -> Result<Handled, Pip
         ..
     } = reg;
     let work = |tx: &mut Tx<'_>| -> Result<Handled, PipelineError> {
+        if let Some(prior) = tx.mail_seen(raw)? {
+            return Ok(duplicate(prior));
+        }
         // What fell due before this mail is applied first, so the mail sees
         // the same state whether or not the timer ran (lifecycle.md).
         let mut life = lifecycle::Ctx {
@@ -530,6 +536,17 @@ fn replayed(
         codes: Vec::new(),
         machine_block: None,
     })
+}
+
+/// The record of a mail handled before as `prior`.
+fn duplicate(prior: String) -> Handled {
+    Handled {
+        server_trid: prior,
+        disposition: Disposition::Duplicate,
+        registrar_id: None,
+        codes: Vec::new(),
+        machine_block: None,
+    }
 }
 
 fn drop_mail(

@@ -3,6 +3,7 @@
 
 use super::{Store, StoreError, StoreResult, Tx};
 use rusqlite::{OptionalExtension, params};
+use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
 
 /// Why a journal row exists.
@@ -95,6 +96,11 @@ pub struct OutboxMail {
     pub last_error: Option<String>,
 }
 
+/// SHA-256 of a raw mail, hex.
+fn raw_digest(raw: &[u8]) -> String {
+    hex::encode(Sha256::digest(raw))
+}
+
 impl Tx<'_> {
     /// The earlier transaction with this client-trid, if any.
     pub fn prior_transaction(
@@ -119,12 +125,26 @@ impl Tx<'_> {
             .optional()?)
     }
 
-    /// Writes the journal row.
+    /// The server-trid of the journaled mail with exactly these bytes, if any:
+    /// the same delivery again (an MTA retry after a crash or a lost exit status).
+    pub fn mail_seen(&self, raw_mail: &[u8]) -> StoreResult<Option<String>> {
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT server_trid FROM journal WHERE raw_sha256 = ?1 ORDER BY server_trid LIMIT 1",
+                [raw_digest(raw_mail)],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Writes the journal row (with the raw mail's digest).
     pub fn insert_journal(&mut self, e: &JournalEntry<'_>) -> StoreResult<()> {
         self.tx.execute(
             "INSERT INTO journal (server_trid, kind, received, processed, registrar_id, signer, client_trid,
-                text_sha256, transaction_name, object, result, codes, message_id, raw_mail, reply)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                text_sha256, transaction_name, object, result, codes, message_id, raw_mail, reply,
+                raw_sha256)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
             params![
                 e.server_trid,
                 e.kind.as_str(),
@@ -140,7 +160,8 @@ impl Tx<'_> {
                 e.codes,
                 e.message_id,
                 e.raw_mail,
-                e.reply
+                e.reply,
+                raw_digest(e.raw_mail)
             ],
         )?;
         Ok(())

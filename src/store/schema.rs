@@ -250,6 +250,25 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX events_object ON events (object, id);
     "#,
+    // 4: hardening. The raw mail's digest, so a mail the MTA delivers again
+    // (after a crash, a kill or a lost exit status) is neither applied nor
+    // answered twice; notices are marked so their per-recipient hourly cap
+    // can hold them back; key-expiry warnings are recorded once per key and
+    // expiry; a rotated-out certificate keeps working until `retire_at`.
+    r#"
+    ALTER TABLE journal ADD COLUMN raw_sha256 TEXT;
+    CREATE INDEX journal_raw_sha256 ON journal (raw_sha256) WHERE raw_sha256 IS NOT NULL;
+    ALTER TABLE outbox ADD COLUMN notice INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX outbox_notice_recipient ON outbox (recipient, delivered) WHERE notice = 1;
+    ALTER TABLE certificates ADD COLUMN retire_at TEXT;
+    CREATE TABLE key_warnings (
+        fingerprint TEXT NOT NULL,
+        expires TEXT NOT NULL,
+        warned TEXT NOT NULL,
+        server_trid TEXT NOT NULL,
+        PRIMARY KEY (fingerprint, expires)
+    );
+    "#,
 ];
 
 /// The newest schema version this build knows.
@@ -257,6 +276,12 @@ pub const CURRENT: i64 = MIGRATIONS.len() as i64;
 
 /// Brings the database up to [`CURRENT`], one transaction per migration.
 pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    // The common case (already current) takes no write lock: parallel
+    // `process` runs only read the version.
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version == CURRENT {
+        return Ok(());
+    }
     loop {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;

@@ -150,7 +150,11 @@ mv "$D/01-perscreate.eml.new" "$D/01-perscreate.eml"; rm "$D/body.tmp"
 # --- replays -------------------------------------------------------------
 case_dir replay-same-text
 nat ALP-0040 "Anna Muster" anna@example.at | step 01-perscreate alice
-cp "$D/01-perscreate.eml" "$D/02-same-again.eml"
+# The registrar sends the same signed text again (a new mail: new Message-ID):
+# the stored reply is resent. The MTA then delivers that very mail a second
+# time (same bytes): nothing is applied, journaled or sent again.
+sed 's/^Message-ID: <[0-9a-f]*@/Message-ID: <resent@/' "$D/01-perscreate.eml" > "$D/02-same-again.eml"
+cp "$D/02-same-again.eml" "$D/03-same-mail-redelivered.eml"
 case_dir duplicate-client-trid-6001
 nat ALP-0050 "Anna Muster" anna@example.at | step 01-perscreate alice
 nat ALP-0050 "Otto Other" otto@example.at | step 02-other-text alice
