@@ -13,11 +13,12 @@ use std::fmt::Write as _;
 pub fn tick(mut reg: Registry) -> anyhow::Result<u8> {
     let report = pipeline::tick(&mut reg)?;
     println!(
-        "tick {}: {} notification mail(s) queued, {} delivered, {} deferred",
+        "tick {}: {} notification mail(s) queued, {} delivered, {} deferred, {} held (hourly cap)",
         crate::reply::rfc3339(reg.clock.now()),
         report.queued,
         report.delivered,
-        report.deferred
+        report.deferred,
+        report.held
     );
     Ok(EX_OK)
 }

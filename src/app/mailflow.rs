@@ -1,20 +1,17 @@
 //! Mail commands: `process` (one mail from the MTA), `replay` (many), `check`.
 
 use super::{EX_OK, EX_TEMPFAIL};
-use crate::intake::{MailSource, collect_sources};
+use crate::intake::{MailSource, collect_sources, read_bounded};
 use crate::pipeline::{self, Disposition, Handled, Mode, Registry};
 use crate::reply::Outcome;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// `regmail process`: one message on stdin.
 pub fn process(mut reg: Registry) -> anyhow::Result<u8> {
-    let mut raw = Vec::new();
-    std::io::stdin()
-        .read_to_end(&mut raw)
+    let raw = read_bounded(std::io::stdin().lock(), reg.config.mail.max_mail_bytes)
         .context("reading the message from stdin")?;
     match pipeline::handle(&mut reg, &raw, Mode::Commit) {
         Ok(_) => Ok(EX_OK),

@@ -68,7 +68,7 @@ pub fn build(
     clock: &dyn Clock,
 ) -> anyhow::Result<Vec<u8>> {
     let now = clock.now();
-    let (fields, _) = parse_envelope(text);
+    let (fields, _) = parse_envelope(text, &crate::config::Limits::default());
     let transaction = fields.transaction.map_or("unknown", |t| t.name());
     let trid = fields.client_trid.unwrap_or_else(|| "-".into());
     let signed = key.clearsign(text, now)?;

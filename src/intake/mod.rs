@@ -10,7 +10,7 @@
 
 mod sources;
 
-pub use sources::{MailSource, collect_sources};
+pub use sources::{MailSource, collect_sources, read_bounded};
 
 use crate::config::MailSettings;
 use crate::rejection::{Code, Rejection};
@@ -51,17 +51,12 @@ const MAX_PER_CODE: usize = 10;
 /// Inspects a raw message.
 pub fn inspect(raw: &[u8], settings: &MailSettings) -> Inspected {
     if raw.len() > settings.max_mail_bytes {
-        let head = &raw[..header_end(raw).min(64 * 1024)];
-        let mut out = Inspected {
-            headers: headers_of(head),
-            ..Inspected::default()
-        };
-        out.findings
-            .push(Rejection::new(Code::MailTooLarge).detail(format!(
-                "over the limit of {} bytes",
-                settings.max_mail_bytes
-            )));
-        return out;
+        let detail = format!("over the limit of {} bytes", settings.max_mail_bytes);
+        return refused_unread(raw, detail);
+    }
+    if raw.iter().filter(|b| **b == b'\n').count() > settings.max_lines {
+        let detail = format!("over the limit of {} lines", settings.max_lines);
+        return refused_unread(raw, detail);
     }
     let mut out = Inspected {
         headers: headers_of(raw),
@@ -78,12 +73,25 @@ pub fn inspect(raw: &[u8], settings: &MailSettings) -> Inspected {
     out
 }
 
+/// A mail refused for its size (4014): only its header (at most 64 KiB) is read.
+fn refused_unread(raw: &[u8], detail: String) -> Inspected {
+    let head = &raw[..header_end(raw).min(HEAD_LIMIT)];
+    Inspected {
+        headers: headers_of(head),
+        findings: vec![Rejection::new(Code::MailTooLarge).detail(detail)],
+        signed_block: None,
+    }
+}
+
+/// The most header bytes read of a mail refused for its size.
+pub const HEAD_LIMIT: usize = 64 * 1024;
+
 fn subject_ok(subject: Option<&str>) -> bool {
     subject.is_some_and(|s| s.trim_start().starts_with("REGISTRAR:"))
 }
 
 /// Offset just past the header block (or the whole mail if there is no body).
-fn header_end(raw: &[u8]) -> usize {
+pub fn header_end(raw: &[u8]) -> usize {
     let lf = raw.windows(2).position(|w| w == b"\n\n").map(|p| p + 2);
     let crlf = raw.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4);
     match (lf, crlf) {

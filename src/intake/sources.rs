@@ -1,7 +1,10 @@
-//! Where `replay` reads mails from: `.eml` files, directories of them (in
-//! name order), maildirs (`cur/` and `new/`) and mbox files.
+//! Where mails come from: the MTA's pipe (read with a bound: a mail over the
+//! size limit is drained, not kept), and for `replay` `.eml` files,
+//! directories of them (in name order), maildirs (`cur/` and `new/`) and
+//! mbox files.
 
 use mail_parser::mailbox::mbox::MessageIterator;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// One mail to replay, with a name for the summary.
@@ -11,6 +14,19 @@ pub struct MailSource {
     pub name: String,
     /// The raw message.
     pub raw: Vec<u8>,
+}
+
+/// Reads one mail from `input`, keeping at most `max_bytes + 1` bytes: the
+/// rest of a larger mail is read and dropped (the MTA must see its pipe
+/// drained), so memory stays bounded and the mail is still refused (4014).
+pub fn read_bounded(mut input: impl Read, max_bytes: usize) -> std::io::Result<Vec<u8>> {
+    let keep = u64::try_from(max_bytes)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1);
+    let mut raw = Vec::new();
+    (&mut input).take(keep).read_to_end(&mut raw)?;
+    std::io::copy(&mut input, &mut std::io::sink())?;
+    Ok(raw)
 }
 
 /// Expands paths into mails, in a stable order.
@@ -71,4 +87,20 @@ fn collect_dir(dir: &Path, out: &mut Vec<MailSource>) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_bounded;
+
+    #[test]
+    fn a_large_mail_is_drained_but_not_kept() {
+        let big = vec![b'x'; 1 << 20];
+        let mut input = std::io::Cursor::new(big);
+        let raw = read_bounded(&mut input, 1000).unwrap();
+        assert_eq!(raw.len(), 1001);
+        assert_eq!(input.position(), 1 << 20);
+        let small = read_bounded(&b"Subject: x\n\nbody"[..], 1000).unwrap();
+        assert_eq!(small, b"Subject: x\n\nbody");
+    }
 }

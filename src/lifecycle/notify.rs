@@ -189,6 +189,7 @@ pub fn queue(
             reply::compose_digest(config, key, &parts, &env, now)?
         };
         let id = tx.queue_mail(&trid, &address, &message, &stamp)?;
+        tx.cap_per_hour(id)?;
         if first.bounce_tag.is_some() {
             tx.purge_on_delivery(id)?;
         }

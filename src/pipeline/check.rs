@@ -41,7 +41,7 @@ fn check_findings(
 pub fn check_template(reg: &mut Registry, text: &str) -> Result<(Outcome, String), PipelineError> {
     let now = reg.clock.now();
     let profile = reg.config.profile()?.clone();
-    let (fields, parsed) = template::parse_template(text, &profile);
+    let (fields, parsed) = template::parse_template(text, &profile, &reg.config.limits);
     let mut data = ReplyData {
         registrar_id: fields.registrar_id,
         ..ReplyData::new("-", now)

@@ -121,6 +121,11 @@ struct Assessed {
 
 /// Handles one mail.
 pub fn handle(reg: &mut Registry, raw: &[u8], mode: Mode) -> Result<Handled, PipelineError> {
+    // A mail over the limit is refused unread: no stage (nor the journal)
+    // sees more of it than `process` keeps of its pipe.
+    let raw = &raw[..raw
+        .len()
+        .min(reg.config.mail.max_mail_bytes.saturating_add(1))];
     let now = reg.clock.now();
     let assessed = assess(reg, raw, now)?;
     let profile = reg.config.profile()?.clone();
@@ -313,7 +318,7 @@ fn template_verdict(
     mut data: ReplyData,
 ) -> Result<Result<Verdict, Option<Vec<u8>>>, PipelineError> {
     let profile = ctx.config.profile()?;
-    let (fields, parsed) = template::parse_template(body.text(), profile);
+    let (fields, parsed) = template::parse_template(body.text(), profile, &ctx.config.limits);
     fill_from_header(&mut data, &fields);
     data.quoted = Some(body.text().to_string());
     let sha = hex::encode(Sha256::digest(body.text().as_bytes()));
@@ -486,7 +491,12 @@ fn answer(
     };
     let message = reply::compose(ctx.config, ctx.key, &v.data, &envelope, ctx.now)?;
     let stamp = reply::rfc3339(ctx.now);
-    tx.queue_mail(trid, &to.email, &message, &stamp)?;
+    let queued = tx.queue_mail(trid, &to.email, &message, &stamp)?;
+    if a.signer.is_none() {
+        // Nobody proved they asked for this answer: it could be reflected
+        // off a forged sender or loop with an auto-responder.
+        tx.cap_per_hour(queued)?;
+    }
     let codes: Vec<u16> = v.data.findings.iter().map(|r| r.code.number()).collect();
     let code_text = reply::code_list(&v.data.findings);
     tx.insert_journal(&JournalEntry {

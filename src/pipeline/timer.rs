@@ -20,6 +20,8 @@ pub struct TickReport {
     pub delivered: usize,
     /// Mails left for a later run (back-off).
     pub deferred: usize,
+    /// Mails held back by their recipient's hourly cap.
+    pub held: usize,
 }
 
 /// Applies what is due, then `work`; queues the notices; commits.
@@ -89,5 +91,6 @@ pub fn tick(reg: &mut Registry) -> Result<TickReport, PipelineError> {
         queued,
         delivered: report.delivered,
         deferred: report.deferred,
+        held: report.held,
     })
 }

@@ -2,7 +2,9 @@
 //!
 //! Mail stays in the database's outbox until a transport accepts it; a failure
 //! is recorded with the time of the next attempt (exponential back-off) and
-//! never loses the mail. File names are ours (outbox row id and server-trid),
+//! never loses the mail. Mails nobody asked for (notices, answers to unsigned
+//! mail) are held back once their recipient had `max_notices_per_hour` of them
+//! in the last hour. File names are ours (outbox row id and server-trid),
 //! never taken from input.
 
 use crate::config::{Config, Transport};
@@ -30,6 +32,8 @@ pub struct DeliveryReport {
     pub delivered: usize,
     /// Left for a later attempt.
     pub deferred: usize,
+    /// Held back by the recipient's hourly cap (not an attempt).
+    pub held: usize,
 }
 
 /// Delivers every due mail.
@@ -45,6 +49,11 @@ pub fn deliver(
     // leaves the mail to be retried when the lease ends.
     let lease = super::rfc3339(now + Duration::minutes(10));
     for mail in store.outbox_due(&stamp)? {
+        if let Some(until) = over_cap(config, store, &mail, now)? {
+            store.outbox_hold(mail.id, &until)?;
+            report.held += 1;
+            continue;
+        }
         if !store.outbox_claim(mail.id, &stamp, &lease)? {
             continue;
         }
@@ -62,6 +71,29 @@ pub fn deliver(
         }
     }
     Ok(report)
+}
+
+/// When a capped mail may go, if its recipient had the hour's quota already.
+fn over_cap(
+    config: &Config,
+    store: &Store,
+    mail: &OutboxMail,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, DeliveryError> {
+    if !mail.capped || config.delivery.max_notices_per_hour == 0 {
+        return Ok(None);
+    }
+    let since = super::rfc3339(now - Duration::hours(1));
+    let (count, first) = store.capped_delivered_since(&mail.recipient, &since)?;
+    if count < config.delivery.max_notices_per_hour {
+        return Ok(None);
+    }
+    let first = first
+        .and_then(|f| DateTime::parse_from_rfc3339(&f).ok())
+        .map_or(now, |f| f.with_timezone(&Utc));
+    Ok(Some(super::rfc3339(
+        first.max(now - Duration::hours(1)) + Duration::hours(1),
+    )))
 }
 
 fn send(config: &Config, data_dir: &Path, mail: &OutboxMail) -> Result<(), String> {

@@ -94,6 +94,9 @@ pub struct OutboxMail {
     pub delivered: Option<String>,
     /// Last transport error.
     pub last_error: Option<String>,
+    /// Counts against the recipient's hourly cap (a notice, or an answer to
+    /// unsigned mail), see [`Tx::cap_per_hour`].
+    pub capped: bool,
 }
 
 /// SHA-256 of a raw mail, hex.
@@ -192,10 +195,12 @@ fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxMail> {
         attempts: r.get(4)?,
         delivered: r.get(5)?,
         last_error: r.get(6)?,
+        capped: r.get(7)?,
     })
 }
 
-const OUTBOX_COLUMNS: &str = "id, server_trid, recipient, message, attempts, delivered, last_error";
+const OUTBOX_COLUMNS: &str =
+    "id, server_trid, recipient, message, attempts, delivered, last_error, capped";
 
 impl Store {
     /// Undelivered mail due at `now`, oldest first.
@@ -233,6 +238,30 @@ impl Store {
                 message = CASE WHEN purge_on_delivery = 1 THEN X'' ELSE message END
              WHERE id = ?1",
             params![id, now],
+        )?;
+        Ok(())
+    }
+
+    /// How many capped mails went to `recipient` since `since`, and the
+    /// first of those delivery times (when the window frees a slot).
+    pub fn capped_delivered_since(
+        &self,
+        recipient: &str,
+        since: &str,
+    ) -> StoreResult<(u32, Option<String>)> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*), MIN(delivered) FROM outbox
+             WHERE capped = 1 AND recipient = ?1 AND delivered IS NOT NULL AND delivered > ?2",
+            params![recipient, since],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?)
+    }
+
+    /// Holds a mail back until `until` without counting an attempt (the cap).
+    pub fn outbox_hold(&mut self, id: i64, until: &str) -> StoreResult<()> {
+        self.conn.execute(
+            "UPDATE outbox SET next_attempt = ?2 WHERE id = ?1",
+            params![id, until],
         )?;
         Ok(())
     }

@@ -252,14 +252,15 @@ const MIGRATIONS: &[&str] = &[
     "#,
     // 4: hardening. The raw mail's digest, so a mail the MTA delivers again
     // (after a crash, a kill or a lost exit status) is neither applied nor
-    // answered twice; notices are marked so their per-recipient hourly cap
-    // can hold them back; key-expiry warnings are recorded once per key and
+    // answered twice; mails nobody asked for with a verified signature
+    // (notices, answers to unsigned mail) are marked so a per-recipient
+    // hourly cap can hold them back; key-expiry warnings are recorded once per key and
     // expiry; a rotated-out certificate keeps working until `retire_at`.
     r#"
     ALTER TABLE journal ADD COLUMN raw_sha256 TEXT;
     CREATE INDEX journal_raw_sha256 ON journal (raw_sha256) WHERE raw_sha256 IS NOT NULL;
-    ALTER TABLE outbox ADD COLUMN notice INTEGER NOT NULL DEFAULT 0;
-    CREATE INDEX outbox_notice_recipient ON outbox (recipient, delivered) WHERE notice = 1;
+    ALTER TABLE outbox ADD COLUMN capped INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX outbox_capped ON outbox (recipient, delivered) WHERE capped = 1;
     ALTER TABLE certificates ADD COLUMN retire_at TEXT;
     CREATE TABLE key_warnings (
         fingerprint TEXT NOT NULL,

@@ -313,6 +313,13 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Marks a queued mail as counting against its recipient's hourly cap.
+    pub fn cap_per_hour(&mut self, outbox_id: i64) -> StoreResult<()> {
+        self.tx
+            .execute("UPDATE outbox SET capped = 1 WHERE id = ?1", [outbox_id])?;
+        Ok(())
+    }
+
     /// Records that the holder mail with Message-ID tag `tag` concerns a request.
     pub fn insert_holder_mail(&mut self, tag: &str, pending_id: i64) -> StoreResult<()> {
         self.tx.execute(

@@ -4,8 +4,11 @@
 //! character reference, a processing instruction or a comment is refused.
 //! Every header problem is reported (5001 / 5002 / 5003 / 5004), and the
 //! fields that could be read are returned even then, so the reply can echo them.
+//! The reader stops at the first excess over the [`Limits`] (nesting depth,
+//! element count, attributes per element): 5001.
 
 use super::{Language, Transaction};
+use crate::config::Limits;
 use crate::rejection::{Code, Rejection};
 use quick_xml::Reader;
 use quick_xml::events::Event;
@@ -66,9 +69,12 @@ struct Collected {
 }
 
 /// Parses the envelope; returns what could be read, and the envelope or every error.
-pub fn parse_envelope(text: &str) -> (HeaderFields, Result<Envelope, Vec<Rejection>>) {
+pub fn parse_envelope(
+    text: &str,
+    limits: &Limits,
+) -> (HeaderFields, Result<Envelope, Vec<Rejection>>) {
     let mut c = Collected::default();
-    let complete = match walk(text, &mut c) {
+    let complete = match walk(text, limits, &mut c) {
         Ok(()) => true,
         Err(e) => {
             c.errors.push(e);
@@ -119,13 +125,18 @@ fn malformed(detail: impl Into<String>) -> Rejection {
 }
 
 /// Walks the events; structural problems are 5001, element problems 5002.
-fn walk(text: &str, c: &mut Collected) -> Result<(), Rejection> {
+fn walk(text: &str, limits: &Limits, c: &mut Collected) -> Result<(), Rejection> {
     let mut reader = Reader::from_str(text);
     reader.config_mut().check_end_names = true;
     let mut path: Vec<String> = Vec::new();
     let mut seen_root = false;
+    let mut elements = 0_usize;
     loop {
         let event = reader.read_event().map_err(|e| malformed(e.to_string()))?;
+        if let Event::Start(s) | Event::Empty(s) = &event {
+            elements += 1;
+            within_limits(s, path.len() + 1, elements, limits)?;
+        }
         match event {
             Event::Eof => break,
             Event::Decl(_) if !seen_root && path.is_empty() => {}
@@ -174,6 +185,39 @@ fn walk(text: &str, c: &mut Collected) -> Result<(), Rejection> {
     }
     if !seen_root {
         return Err(malformed("no regframe element"));
+    }
+    Ok(())
+}
+
+/// 5001 if an element goes past a limit: too deep, too many, too many attributes.
+fn within_limits(
+    s: &quick_xml::events::BytesStart<'_>,
+    depth: usize,
+    elements: usize,
+    limits: &Limits,
+) -> Result<(), Rejection> {
+    if depth > limits.max_xml_depth {
+        return Err(malformed(format!(
+            "nested deeper than {} elements",
+            limits.max_xml_depth
+        )));
+    }
+    if elements > limits.max_xml_elements {
+        return Err(malformed(format!(
+            "more than {} elements",
+            limits.max_xml_elements
+        )));
+    }
+    let attributes = s
+        .attributes()
+        .with_checks(false)
+        .take(limits.max_xml_attributes.saturating_add(1))
+        .count();
+    if attributes > limits.max_xml_attributes {
+        return Err(malformed(format!(
+            "more than {} attributes on one element",
+            limits.max_xml_attributes
+        )));
     }
     Ok(())
 }
@@ -332,7 +376,7 @@ mod tests {
 
     #[test]
     fn a_good_envelope() {
-        let (_, env) = parse_envelope(&frame(GOOD, "<![CDATA[\nx\n]]>"));
+        let (_, env) = parse_envelope(&frame(GOOD, "<![CDATA[\nx\n]]>"), &Limits::default());
         let env = env.unwrap();
         assert_eq!(env.transaction, Transaction::Create);
         assert_eq!(env.registrar_id, 1001);
@@ -341,7 +385,7 @@ mod tests {
     }
 
     fn codes(text: &str) -> Vec<(u16, Option<String>)> {
-        parse_envelope(text)
+        parse_envelope(text, &Limits::default())
             .1
             .unwrap_err()
             .into_iter()

@@ -26,6 +26,7 @@ pub use values::{
     check_domain_name, check_email, check_handle, check_host_name, host_in_zone, split_zone,
 };
 
+use crate::config::Limits;
 use crate::rejection::Rejection;
 
 /// The transactions of template.md section 4.
@@ -165,12 +166,21 @@ pub type Parsed = Result<(Spec, Vec<Rejection>), Vec<Rejection>>;
 ///
 /// Returns the envelope's header fields (as far as they could be read, for the
 /// reply) and either the typed spec with any warnings, or every rejection found.
-pub fn parse_template(text: &str, profile: &crate::config::Profile) -> (HeaderFields, Parsed) {
-    let (mut fields, envelope) = parse_envelope(text);
+/// An object over the size limits is refused (4014) without being parsed.
+pub fn parse_template(
+    text: &str,
+    profile: &crate::config::Profile,
+    limits: &Limits,
+) -> (HeaderFields, Parsed) {
+    let (mut fields, envelope) = parse_envelope(text, limits);
     let mut errors = envelope.err().unwrap_or_default();
     let (Some(t), Some(body)) = (fields.transaction, fields.body.clone()) else {
         return (fields, Err(sorted(errors)));
     };
+    if let Some(too_large) = oversized(&body, limits) {
+        errors.push(too_large);
+        return (fields, Err(sorted(errors)));
+    }
     let (raw, found) = parse_object(&body);
     fields.object = raw
         .as_ref()
@@ -190,6 +200,22 @@ pub fn parse_template(text: &str, profile: &crate::config::Profile) -> (HeaderFi
         None => Err(errors),
     };
     (fields, result.map_err(sorted))
+}
+
+/// 4014 if the object text is over `max_object_bytes` or `max_object_lines`.
+fn oversized(body: &str, limits: &Limits) -> Option<Rejection> {
+    let detail = if body.len() > limits.max_object_bytes {
+        format!("object over the limit of {} bytes", limits.max_object_bytes)
+    } else if body.lines().count() > limits.max_object_lines {
+        format!("object over the limit of {} lines", limits.max_object_lines)
+    } else {
+        return None;
+    };
+    Some(
+        Rejection::new(crate::rejection::Code::MailTooLarge)
+            .key("regbody")
+            .detail(detail),
+    )
 }
 
 fn sorted(mut list: Vec<Rejection>) -> Vec<Rejection> {

@@ -231,6 +231,18 @@ nat ALP-0119 "Anna Muster" anna@example.at | step 02-null-return-path alice
 mutate "$D/02-null-return-path.eml" "b'Return-Path: <>\n' + m"
 nat ALP-0120 "Anna Muster" anna@example.at | step 03-precedence-bulk alice
 mutate "$D/03-precedence-bulk.eml" "m.replace(b'Subject:', b'Precedence: bulk\nSubject:', 1)"
+nat ALP-0121 "Anna Muster" anna@example.at | step 04-precedence-junk alice
+mutate "$D/04-precedence-junk.eml" "m.replace(b'Subject:', b'Precedence: junk\nSubject:', 1)"
+nat ALP-0122 "Anna Muster" anna@example.at | step 05-precedence-list alice
+mutate "$D/05-precedence-list.eml" "m.replace(b'Subject:', b'Precedence: list\nSubject:', 1)"
+nat ALP-0123 "Anna Muster" anna@example.at | step 06-mailer-daemon alice
+mutate "$D/06-mailer-daemon.eml" "m.replace(b'From: hostmaster@alpine-domains.test', b'From: MAILER-DAEMON@alpine-domains.test', 1)"
+nat ALP-0124 "Anna Muster" anna@example.at | step 07-delivery-status-report alice
+mutate "$D/07-delivery-status-report.eml" "m.replace(b'Content-Type: text/plain; charset=us-ascii', b'Content-Type: multipart/report; report-type=delivery-status; boundary=b', 1)"
+nat ALP-0125 "Anna Muster" anna@example.at | step 08-auto-generated-from-a-list alice
+mutate "$D/08-auto-generated-from-a-list.eml" "m.replace(b'Subject:', b'Auto-Submitted: auto-generated\nList-Id: <robots.alpine-domains.test>\nSubject:', 1)"
+nat ALP-0126 "Anna Muster" anna@example.at | step 09-auto-submitted-no-is-answered alice
+mutate "$D/09-auto-submitted-no-is-answered.eml" "m.replace(b'Subject:', b'Auto-Submitted: no\nSubject:', 1)"
 
 # --- envelope (5001-5004) --------------------------------------------------
 case_dir malformed-xml-5001
@@ -707,6 +719,14 @@ simple transfernack nack geld.at 1001 ALP-1703 | step 07-losing-rejects-refund a
 simple regtransfer transfer geld.at 1002 BLU-1703 | step 08-third-request bob
 simple transferack ack geld.at 1001 ALP-1704 | step 09-ack-executes-no-second-charge alice
 
+# --- hostile input: limits ([limits], [mail] max_lines) -------------------
+case_dir hostile-limits
+nat ALP-1800 "Anna Muster" anna@example.at | sed 's#<regframe>#<!DOCTYPE lolz [\n<!ENTITY lol "lol">\n<!ENTITY lol2 "\&lol;\&lol;\&lol;\&lol;\&lol;\&lol;\&lol;\&lol;\&lol;\&lol;">\n<!ENTITY lol3 "\&lol2;\&lol2;\&lol2;\&lol2;\&lol2;\&lol2;\&lol2;\&lol2;\&lol2;\&lol2;">\n]>\n<regframe>#; s#<count>1</count>#<count>\&lol3;</count>#' | step 01-billion-laughs alice
+nat ALP-1801 "Anna Muster" anna@example.at | sed 's#<count>1</count>#<count><a><b><c><d>1</d></c></b></a></count>#' | step 02-nested-too-deep alice
+nat ALP-1802 "Anna Muster" anna@example.at | sed 's#<regheader>#<regheader a="1" b="2" c="3" d="4" e="5">#' | step 03-too-many-attributes alice
+nat ALP-1803 "Anna Muster" anna@example.at | sed 's#^source:#remarks:        line\n'"$(printf '+ more%.0s\\n' $(seq 1 300))"'source:#' | step 04-object-too-large alice
+nat ALP-1804 "Anna Muster" anna@example.at | step 05-within-the-limits alice
+
 # --- demo fixtures ---------------------------------------------------------
 rm -rf fixtures; mkdir -p fixtures
 cp "$C/create-domain/01-perscreate.eml" fixtures/01-perscreate-holder.eml
@@ -715,7 +735,8 @@ cp "$C/create-domain/03-create.eml" fixtures/03-create-domain.eml
 cp "$C/create-domain/04-check-taken.eml" fixtures/04-check-taken.eml
 cp "$C/create-domain/05-check-free.eml" fixtures/05-check-free.eml
 cp "$C/gnupg-interop/02-gpg-rsa3072-carol.eml" fixtures/06-gnupg-rsa-perscreate.eml
-cp "$C/create-domain/03-create.eml" fixtures/07-replayed-create.eml
+# The same signed text in a new mail (a registrar resending): replayed.
+sed 's/^Message-ID: <[0-9a-f]*@/Message-ID: <resent@/' "$C/create-domain/03-create.eml" > fixtures/07-replayed-create.eml
 cp "$C/domain-values/01-every-value-wrong.eml" fixtures/08-create-with-errors.eml
 cp "$C/object-grammar/03-every-key-error.eml" fixtures/09-object-grammar-errors.eml
 cp "$C/bad-signature-4008/01-tampered.eml" fixtures/10-tampered-signature.eml

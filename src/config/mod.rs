@@ -6,6 +6,10 @@
 //! invalid file is a [`ConfigError`] (the caller exits 75); profiles are data,
 //! never code: a new registry's rules are a new `[profiles.NAME]` table.
 
+mod limits;
+
+pub use limits::Limits;
+
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -54,6 +58,8 @@ pub struct Config {
     pub delivery: DeliverySettings,
     /// Database settings.
     pub database: DatabaseSettings,
+    /// Size limits of the envelope and object (hostile input).
+    pub limits: Limits,
     /// Policy profiles by name; `at` is always present.
     pub profiles: BTreeMap<String, Profile>,
 }
@@ -86,6 +92,8 @@ pub struct MailSettings {
     pub signature_max_age_hours: i64,
     /// How far a signature may lie in the future, in minutes (4010).
     pub signature_max_future_minutes: i64,
+    /// More body lines than this: refused unread (4014).
+    pub max_lines: usize,
 }
 
 /// How outgoing mail leaves the outbox (cli.md section 4).
@@ -108,6 +116,11 @@ pub struct DeliverySettings {
     pub smtp_user: String,
     /// SMTP password.
     pub smtp_password: String,
+    /// Mails nobody asked for with a verified signature (notifications,
+    /// answers to unsigned mail) delivered to one recipient per hour; the
+    /// rest wait in the outbox until the hour frees a slot (reflection,
+    /// loops). Replies to verified templates are never held back. 0: no cap.
+    pub max_notices_per_hour: u32,
 }
 
 /// The transport kind.
@@ -210,6 +223,8 @@ pub struct Profile {
     pub faulty_data_hours: i64,
     /// Days the registrar has to correct a domain in quality control.
     pub qc_correction_days: i64,
+    /// Days before a registrar's certificate expires when it is warned (0: never).
+    pub key_expiry_warning_days: i64,
     /// Prices, in cents of `currency`; 0 is free (no ledger row).
     pub prices: Prices,
     /// The currency of the prices.
@@ -239,6 +254,7 @@ impl Default for Config {
             mail: MailSettings::default(),
             delivery: DeliverySettings::default(),
             database: DatabaseSettings::default(),
+            limits: Limits::default(),
             profiles,
         }
     }
@@ -263,6 +279,7 @@ impl Default for MailSettings {
             max_line_length: 78,
             signature_max_age_hours: 72,
             signature_max_future_minutes: 10,
+            max_lines: 5000,
         }
     }
 }
@@ -278,6 +295,7 @@ impl Default for DeliverySettings {
             smtp_starttls: false,
             smtp_user: String::new(),
             smtp_password: String::new(),
+            max_notices_per_hour: 20,
         }
     }
 }
@@ -318,6 +336,7 @@ impl Default for Profile {
             reminder_days: vec![5, 12, 20],
             faulty_data_hours: 2,
             qc_correction_days: 14,
+            key_expiry_warning_days: 30,
             prices: Prices::default(),
             currency: "EUR".into(),
         }
@@ -379,11 +398,16 @@ impl Config {
         ]
         .iter()
         .any(|d| *d <= 0)
-            || [p.add_grace_days, p.renew_grace_days, p.transfer_grace_days]
-                .iter()
-                .any(|d| *d < 0)
+            || [
+                p.add_grace_days,
+                p.renew_grace_days,
+                p.transfer_grace_days,
+                p.key_expiry_warning_days,
+            ]
+            .iter()
+            .any(|d| *d < 0)
         {
-            Some("periods must be positive (grace periods may be 0)")
+            Some("periods must be positive (grace periods and key warnings may be 0)")
         } else if p.reminder_days.len() > 3
             || p.reminder_days.windows(2).any(|w| w[0] >= w[1])
             || p.reminder_days
@@ -416,68 +440,7 @@ impl Config {
 }
 
 /// The commented default file that `regmail init` writes.
-pub const DEFAULT_TOML: &str = r#"# regmail configuration. Every key is optional; the values shown are the defaults.
-
-[registry]
-# name = "Example Registry"
-# email = "robot@registry.example"      # From: of every reply
-# domain = "registry.example"           # domain of generated Message-IDs
-# profile = "at"                        # the active policy profile
-# own_addresses = ["hostmaster@registry.example"]
-
-[mail]
-# max_mail_bytes = 262144               # larger mails are refused unread (4014)
-# max_line_length = 78                  # 4004
-# signature_max_age_hours = 72          # 4010
-# signature_max_future_minutes = 10     # 4010
-
-[delivery]
-# transport = "file"                    # file | sendmail | smtp
-# file_dir = "outbox"                   # relative to the data directory
-# sendmail_command = "/usr/sbin/sendmail"
-# smtp_host = "localhost"
-# smtp_port = 25
-# smtp_starttls = false
-# smtp_user = ""
-# smtp_password = ""
-
-[database]
-# busy_timeout_ms = 10000               # then exit 75 so the MTA retries
-
-# The built-in profile `at`; copy and edit it to add another registry's rules.
-# [profiles.at]
-# zones = ["at", "co.at", "or.at"]
-# handle_suffix = "NICAT"
-# source = "AT-DOM"
-# min_nameservers = 2
-# max_nameservers = 8
-# max_ips_per_host = 4
-# nameserver_ip_required = "in-zone"    # all | in-zone
-# min_label_length = 1
-# max_label_length = 63
-# max_period = 10
-# transfer_mode = "holder-confirmation" # holder-confirmation | losing-registrar | authinfo
-# natural_holder_is_admin = false
-# qc_every = 10
-# objection_period_days = 14
-# confirmation_hours = 528              # 20 days + 48 hours
-# transfer_auto_approve_days = 5
-# redemption_days = 30
-# pending_delete_days = 5               # after redemption, then the name is free
-# add_grace_days = 5                    # delete refunds the create, removes at once
-# renew_grace_days = 5                  # delete refunds the renewal
-# transfer_grace_days = 5               # delete refunds the transfer
-# auto_renew = true                     # at expiry: renew one year (else delete)
-# reminder_days = [5, 12, 20]           # holder reminders after a transfer request
-# faulty_data_hours = 2                 # no usable holder address / bounce: end then
-# qc_correction_days = 14
-# currency = "EUR"
-# [profiles.at.prices]                  # in cents; 0 = free, no ledger row
-# create = 0                            # per year
-# renew = 0                             # per year
-# transfer = 0
-# restore = 0
-"#;
+pub const DEFAULT_TOML: &str = include_str!("default.toml");
 
 #[cfg(test)]
 mod tests {
