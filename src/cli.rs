@@ -130,7 +130,8 @@ pub enum RegistrarCommand {
 /// `registrar key ...`
 #[derive(Debug, Subcommand)]
 pub enum RegistrarKeyCommand {
-    /// Add (or update) a certificate.
+    /// Add a certificate, or update a registered one (an update is merged
+    /// in: new subkeys, new expiry, a revocation).
     Add {
         /// registrar-id.
         #[arg(long)]
@@ -138,6 +139,13 @@ pub enum RegistrarKeyCommand {
         /// Certificate file.
         #[arg(long)]
         key: PathBuf,
+        /// Rotation: the fingerprint of the registrar's old certificate, which
+        /// keeps working for the overlap period and is refused (4013) after.
+        #[arg(long)]
+        retire: Option<String>,
+        /// Days the old certificate keeps working after a rotation.
+        #[arg(long, default_value_t = 14)]
+        overlap_days: u32,
     },
     /// Remove a certificate by fingerprint.
     Remove {

@@ -1,7 +1,7 @@
 //! Operator commands: init, registrar management, key export, query, outbox.
 
 use super::{EX_OK, Paths, load_config, open_store};
-use crate::auth::{SigningKey, parse_certificate};
+use crate::auth::{SigningKey, is_revoked, merge_certificate, parse_certificate, signing_expiry};
 use crate::cli::{DomainCommand, OutboxCommand, RegistrarCommand, RegistrarKeyCommand};
 use crate::clock::Clock;
 use crate::config::DEFAULT_TOML;
@@ -43,6 +43,25 @@ pub fn init(paths: &Paths, clock: &dyn Clock) -> anyhow::Result<u8> {
     Ok(EX_OK)
 }
 
+/// A fingerprint as typed (spaces, lower case) in stored form.
+fn fingerprint(typed: &str) -> String {
+    typed
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_uppercase()
+}
+
+/// The certificate to store for `data`: merged into the stored one if it is
+/// an update of a registered certificate (so a revocation it adds applies).
+fn key_update(store: &Store, data: &[u8]) -> anyhow::Result<crate::auth::ParsedCert> {
+    let parsed = parse_certificate(data).map_err(anyhow::Error::msg)?;
+    Ok(match store.certificate(&parsed.fingerprint)? {
+        Some(stored) => merge_certificate(&stored.cert, data).map_err(anyhow::Error::msg)?,
+        None => parsed,
+    })
+}
+
 fn read_cert(file: &std::path::Path) -> anyhow::Result<crate::auth::ParsedCert> {
     let data = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     parse_certificate(&data).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))
@@ -60,7 +79,7 @@ pub fn registrar(paths: &Paths, clock: &dyn Clock, cmd: RegistrarCommand) -> any
             email,
             key,
         } => add(&mut store, &config, id, &name, &email, &key, &now)?,
-        RegistrarCommand::List => list(&store)?,
+        RegistrarCommand::List => list(&store, clock.now())?,
         RegistrarCommand::Credit { id, amount } => {
             let Some(cents) = parse_amount(&amount) else {
                 bail!("amount {amount:?}: use e.g. 100 or 12.50")
@@ -84,20 +103,38 @@ pub fn registrar(paths: &Paths, clock: &dyn Clock, cmd: RegistrarCommand) -> any
                 ),
             }
         }
-        RegistrarCommand::Key(RegistrarKeyCommand::Add { id, key }) => {
+        RegistrarCommand::Key(RegistrarKeyCommand::Add {
+            id,
+            key,
+            retire,
+            overlap_days,
+        }) => {
             if store.registrar(id)?.is_none() {
                 bail!("no registrar {id}");
             }
-            let cert = read_cert(&key)?;
+            let data = std::fs::read(&key).with_context(|| format!("reading {}", key.display()))?;
+            let cert =
+                key_update(&store, &data).map_err(|e| anyhow::anyhow!("{}: {e}", key.display()))?;
+            let until = clock.now() + chrono::Duration::days(overlap_days.into());
+            let retire = retire.map(|old| (fingerprint(&old), until));
+            if let Some((old, _)) = &retire
+                && (*old == cert.fingerprint
+                    || store.certificate(old)?.is_none_or(|c| c.registrar_id != id))
+            {
+                bail!("registrar {id} has no other key {old} to retire");
+            }
             add_cert(&mut store, id, &cert, &now)?;
             println!("registrar {id}: key {} added", cert.fingerprint);
+            if let Some((old, at)) = retire {
+                store.set_retire_at(id, &old, Some(&rfc3339(at)))?;
+                println!("registrar {id}: key {old} retires {}", rfc3339(at));
+            }
         }
-        RegistrarCommand::Key(RegistrarKeyCommand::Remove { id, fingerprint }) => {
-            let fpr: String = fingerprint
-                .chars()
-                .filter(|c| !c.is_whitespace())
-                .collect::<String>()
-                .to_ascii_uppercase();
+        RegistrarCommand::Key(RegistrarKeyCommand::Remove {
+            id,
+            fingerprint: fpr,
+        }) => {
+            let fpr = fingerprint(&fpr);
             if !store.remove_certificate(id, &fpr)? {
                 bail!("registrar {id} has no key {fpr}");
             }
@@ -194,7 +231,7 @@ fn set_status(store: &mut Store, id: u32, status: RegistrarStatus) -> anyhow::Re
     Ok(())
 }
 
-fn list(store: &Store) -> anyhow::Result<()> {
+fn list(store: &Store, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<()> {
     for r in store.registrars()? {
         println!(
             "{:>5}  {:<9}  {}  <{}>",
@@ -203,8 +240,18 @@ fn list(store: &Store) -> anyhow::Result<()> {
             r.name,
             r.email
         );
-        for (fpr, added) in store.certificates_of(r.id)? {
-            println!("       key {fpr}  added {added}");
+        for c in store.certificates_of(r.id)? {
+            let mut state = String::new();
+            if let Some(at) = &c.retire_at {
+                state.push_str(&format!("  retires {at}"));
+            }
+            if let Some(at) = signing_expiry(&c.cert, now) {
+                state.push_str(&format!("  expires {}", rfc3339(at)));
+            }
+            if is_revoked(&c.cert, now) {
+                state.push_str("  REVOKED");
+            }
+            println!("       key {}  added {}{state}", c.fingerprint, c.added);
         }
     }
     Ok(())

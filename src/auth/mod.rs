@@ -6,14 +6,15 @@
 //! per mail does not grow with the number of registrars), and the clock.
 //! Output: a [`VerifiedBody`] (the signed text, dash-escaping undone, and the
 //! registrar whose registered key made the signature) or a [`Refusal`] with
-//! 4008/4009/4010/4013. Invariant: a `VerifiedBody` can only be made here, and
+//! 4008/4009/4010/4013 (expired, revoked, or retired by a key rotation after
+//! its overlap period). Invariant: a `VerifiedBody` can only be made here, and
 //! only after sequoia verified the signature, so nothing unverified can reach
 //! `policy` or `store`.
 
 mod keyring;
 mod signing;
 
-pub use keyring::{ParsedCert, parse_certificate};
+pub use keyring::{ParsedCert, is_revoked, merge_certificate, parse_certificate, signing_expiry};
 pub use signing::{SigningError, SigningKey};
 
 use crate::rejection::{Code, Rejection};
@@ -94,6 +95,8 @@ pub struct Window {
 struct Helper<'a> {
     store: &'a Store,
     certs: Vec<(Cert, u32)>,
+    /// Fingerprints of certificates a rotation retired before `now`.
+    retired: Vec<String>,
     fault: Option<StoreError>,
     outcome: Option<Verdict>,
     now: SystemTime,
@@ -138,7 +141,7 @@ pub fn verify(
     if let Some(fault) = helper.fault {
         return Err(AuthError::Store(fault));
     }
-    let certs = helper.certs;
+    let (certs, retired) = (helper.certs, helper.retired);
     Ok(match helper.outcome {
         Some(Verdict::Good {
             fingerprint,
@@ -147,11 +150,19 @@ pub fn verify(
         }) => match owner(&certs, &fingerprint) {
             None => Err(unattributed(Code::KeyNotRegistered, "unknown key")),
             Some(registrar_id) => {
+                let retired = retired.contains(&fingerprint);
                 let signer = Signer {
                     registrar_id,
                     fingerprint,
                     signed_at: to_utc(signed_at),
                 };
+                if retired {
+                    return Ok(Err(Refusal {
+                        rejection: Rejection::new(Code::KeyExpiredRevoked)
+                            .detail("key retired by a key rotation"),
+                        signer: Some(signer),
+                    }));
+                }
                 accept(signer, still_valid, now, window, read.is_ok(), text)
             }
         },
@@ -188,6 +199,7 @@ fn run_verifier<'a>(
     let helper = Helper {
         store,
         certs: Vec::new(),
+        retired: Vec::new(),
         fault: None,
         outcome: None,
         now,
@@ -268,6 +280,14 @@ impl VerificationHelper for Helper<'_> {
         match self.store.certs_for_key_handles(&handles) {
             Ok(rows) => {
                 for row in rows {
+                    let retired = row
+                        .retire_at
+                        .as_deref()
+                        .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
+                        .is_some_and(|at| at <= to_utc(self.now));
+                    if retired {
+                        self.retired.push(row.fingerprint.clone());
+                    }
                     if let Ok(cert) = Cert::from_bytes(&row.cert) {
                         self.certs.push((cert, row.registrar_id));
                     }

@@ -13,10 +13,13 @@
 //!   inside a transaction that is rolled back). History and ledger rows carry
 //!   the due time, so the state is the same however late a step is applied.
 //! - Catching up twice at the same instant does nothing the second time.
+//! - Key-expiry warnings ([`keys`]) are a timer-only step: they change no
+//!   registry object, so reads and mails need not project them.
 //! - Holder tokens are 128-bit secrets from the id source; only their
 //!   SHA-256 is stored.
 
 mod holder;
+pub mod keys;
 pub mod notify;
 pub mod operator;
 mod schedule;

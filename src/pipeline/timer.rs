@@ -78,7 +78,9 @@ pub fn project<T>(
 /// `regmail tick`: applies every due step, queues the notifications (one
 /// digest per recipient), then delivers what is due in the outbox.
 pub fn tick(reg: &mut Registry) -> Result<TickReport, PipelineError> {
-    let ((), queued) = operate(reg, |_, _, _| Ok(()))?;
+    let ((), queued) = operate(reg, |tx, life, notices| {
+        lifecycle::keys::warn_expiring(tx, life, notices)
+    })?;
     let now = reg.clock.now();
     let report = match reply::deliver(&reg.config, &reg.data_dir, &mut reg.store, now) {
         Ok(r) => r,

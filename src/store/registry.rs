@@ -52,6 +52,22 @@ pub struct CertRow {
     pub fingerprint: String,
     /// Binary certificate.
     pub cert: Vec<u8>,
+    /// When it was registered (RFC 3339).
+    pub added: String,
+    /// When a rotation retires it (RFC 3339); refused from then on (4013).
+    pub retire_at: Option<String>,
+}
+
+const CERT_COLUMNS: &str = "c.registrar_id, c.fingerprint, c.cert, c.added, c.retire_at";
+
+fn cert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CertRow> {
+    Ok(CertRow {
+        registrar_id: r.get(0)?,
+        fingerprint: r.get(1)?,
+        cert: r.get(2)?,
+        added: r.get(3)?,
+        retire_at: r.get(4)?,
+    })
 }
 
 fn registrar_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(u32, String, String, String)> {
@@ -191,29 +207,50 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// The certificates of a registrar: (fingerprint, added).
-    pub fn certificates_of(&self, registrar_id: u32) -> StoreResult<Vec<(String, String)>> {
-        let mut stmt =
-            self.conn.prepare("SELECT fingerprint, added FROM certificates WHERE registrar_id = ?1 ORDER BY added, fingerprint")?;
-        let rows = stmt.query_map([registrar_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    /// The certificates of a registrar, oldest first.
+    pub fn certificates_of(&self, registrar_id: u32) -> StoreResult<Vec<CertRow>> {
+        let sql = format!(
+            "SELECT {CERT_COLUMNS} FROM certificates c WHERE c.registrar_id = ?1
+             ORDER BY c.added, c.fingerprint"
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map([registrar_id], cert_row)?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// The stored certificate with this primary fingerprint.
+    pub fn certificate(&self, fingerprint: &str) -> StoreResult<Option<CertRow>> {
+        let sql = format!("SELECT {CERT_COLUMNS} FROM certificates c WHERE c.fingerprint = ?1");
+        Ok(self
+            .conn
+            .query_row(&sql, [fingerprint], cert_row)
+            .optional()?)
+    }
+
+    /// Sets (or clears) when a registrar's certificate retires; false if not theirs.
+    pub fn set_retire_at(
+        &mut self,
+        registrar_id: u32,
+        fingerprint: &str,
+        at: Option<&str>,
+    ) -> StoreResult<bool> {
+        let n = self.conn.execute(
+            "UPDATE certificates SET retire_at = ?3 WHERE registrar_id = ?1 AND fingerprint = ?2",
+            params![registrar_id, fingerprint, at],
+        )?;
+        Ok(n == 1)
     }
 
     /// The certificates holding any of these key handles (fingerprints or key IDs).
     pub fn certs_for_key_handles(&self, handles: &[String]) -> StoreResult<Vec<CertRow>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT DISTINCT c.registrar_id, c.fingerprint, c.cert FROM cert_keys k
-             JOIN certificates c ON c.fingerprint = k.fingerprint WHERE k.key_handle = ?1",
-        )?;
+        let sql = format!(
+            "SELECT DISTINCT {CERT_COLUMNS} FROM cert_keys k
+             JOIN certificates c ON c.fingerprint = k.fingerprint WHERE k.key_handle = ?1"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
         let mut out: Vec<CertRow> = Vec::new();
         for h in handles {
-            let rows = stmt.query_map([h.to_ascii_uppercase()], |r| {
-                Ok(CertRow {
-                    registrar_id: r.get(0)?,
-                    fingerprint: r.get(1)?,
-                    cert: r.get(2)?,
-                })
-            })?;
+            let rows = stmt.query_map([h.to_ascii_uppercase()], cert_row)?;
             for row in rows {
                 let row = row?;
                 if !out.iter().any(|o| o.fingerprint == row.fingerprint) {
@@ -285,6 +322,46 @@ fn insert_cert(
 }
 
 impl Tx<'_> {
+    /// Every certificate not being rotated out (key-expiry warnings).
+    pub fn live_certificates(&self) -> StoreResult<Vec<CertRow>> {
+        let sql = format!(
+            "SELECT {CERT_COLUMNS} FROM certificates c WHERE c.retire_at IS NULL
+             ORDER BY c.registrar_id, c.fingerprint"
+        );
+        let mut stmt = self.tx.prepare(&sql)?;
+        let rows = stmt.query_map([], cert_row)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Whether this key's expiry at `expires` was warned of already.
+    pub fn key_warned(&self, fingerprint: &str, expires: &str) -> StoreResult<bool> {
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT 1 FROM key_warnings WHERE fingerprint = ?1 AND expires = ?2",
+                params![fingerprint, expires],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// Records a key-expiry warning.
+    pub fn record_key_warning(
+        &mut self,
+        fingerprint: &str,
+        expires: &str,
+        warned: &str,
+        server_trid: &str,
+    ) -> StoreResult<()> {
+        self.tx.execute(
+            "INSERT INTO key_warnings (fingerprint, expires, warned, server_trid)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![fingerprint, expires, warned, server_trid],
+        )?;
+        Ok(())
+    }
+
     /// The registrar's standing inside a transaction.
     pub fn registrar_status(&self, id: u32) -> StoreResult<Option<RegistrarStatus>> {
         let s: Option<String> = self
