@@ -5,7 +5,8 @@
 //!   unsigned mail) are held back once a recipient had its hourly quota, and
 //!   go out later; replies to verified templates are never held;
 //! - no CR/LF or header text from the input reaches the reply's header;
-//! - outbox file names are ours, whatever the input says.
+//! - outbox file names are ours, whatever the input says;
+//! - SQL in a value is stored as text (every statement binds parameters).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -180,4 +181,21 @@ fn outbox_file_names_are_ours() {
         let trid = rest.strip_suffix(".eml").unwrap();
         assert!(trid.starts_with("RM") && trid[2..].bytes().all(|b| b.is_ascii_digit()));
     }
+}
+
+#[test]
+fn sql_in_values_is_stored_as_text() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut reg = support::registry(tmp.path(), Config::default());
+    let key = alice_key();
+    let clock = FixedClock(support::now());
+    let hostile = "Robert'); DROP TABLE persons; --";
+    let text = perscreate("ALP-9200", "anna@example.at")
+        .replace("personname:     Anna Muster", &format!("personname:     {hostile}"));
+    let mail = signed_mail(&key, 1001, ALICE, &text, &clock).unwrap();
+    let h = pipeline::handle(&mut reg, &mail, Mode::Commit).unwrap();
+    assert!(h.codes.contains(&1000), "{:?}", h.machine_block);
+    let dump = reg.store.dump().unwrap();
+    assert!(dump.contains(hostile), "stored verbatim");
+    assert!(dump.contains("[persons]") && dump.contains("[domains]"));
 }
