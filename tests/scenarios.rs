@@ -142,6 +142,21 @@ fn step(r: &mut Runner, line: &str, w: &[String], reply: &mut Option<Sent>) {
             .unwrap();
             r.collect();
         }
+        "suspend" => {
+            let id = match w[1].as_str() {
+                "alice" => 1001,
+                "bob" => 1002,
+                other => panic!("no registrar {other}"),
+            };
+            pipeline::operate(
+                &mut r.reg,
+                |_, _, _| Ok::<_, regmail::store::StoreError>(()),
+            )
+            .unwrap();
+            let suspended = regmail::store::RegistrarStatus::Suspended;
+            assert!(r.reg.store.set_registrar_status(id, suspended).unwrap());
+            r.collect();
+        }
         "reply" => check_reply(reply, w, line),
         "mail" => r.expect_mail(&w[1], &w[2]),
         "state" => {

@@ -140,7 +140,14 @@ pub fn registrar(paths: &Paths, clock: &dyn Clock, cmd: RegistrarCommand) -> any
             }
             println!("registrar {id}: key {fpr} removed");
         }
-        RegistrarCommand::Suspend { id } => set_status(&mut store, id, RegistrarStatus::Suspended)?,
+        RegistrarCommand::Suspend { id } => {
+            // What fell due before the suspension is applied first; a request
+            // falling due later ends unexecuted (`registrar-suspended`).
+            drop(store);
+            let mut reg = super::open(paths, Box::new(crate::clock::FixedClock(clock.now())))?;
+            crate::pipeline::operate(&mut reg, |_, _, _| Ok::<_, crate::store::StoreError>(()))?;
+            set_status(&mut reg.store, id, RegistrarStatus::Suspended)?;
+        }
         RegistrarCommand::Resume { id } => set_status(&mut store, id, RegistrarStatus::Active)?,
     }
     Ok(EX_OK)

@@ -175,8 +175,7 @@ pub(super) fn carry_out(
     match policy::execute(tx, r, event, note, ctx.rules(), m)? {
         policy::Execution::Done => Ok(true),
         policy::Execution::NotOpen => Ok(false),
-        policy::Execution::Blocked => {
-            let ev = "status-prohibits";
+        policy::Execution::Blocked(ev) => {
             if r.kind == "transfer" {
                 tell_registrars(r, ev, Outcome::Failed, notices);
             } else {
@@ -253,6 +252,9 @@ pub(super) fn outcome_text(r: &RequestRow, event: &str) -> String {
         "domain-deleted" => format!("{what} ended unexecuted: the domain was deleted."),
         "status-prohibits" => {
             format!("{what} was not carried out: the domain's status (serverLock) prohibits it.")
+        }
+        "registrar-suspended" => {
+            format!("{what} was not carried out: the registry suspended the requesting registrar.")
         }
         "faulty-data-abort" => format!(
             "{what} ended: the holder has no usable e-mail address or the mail to the holder \

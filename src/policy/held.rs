@@ -14,7 +14,7 @@ use super::billing::{self, Item};
 use super::{Act, Rules, domain, person};
 use crate::config::Profile;
 use crate::reply::rfc3339;
-use crate::store::{Closing, DomainRow, HistoryEntry, RequestRow, StoreError, Tx};
+use crate::store::{Closing, DomainRow, HistoryEntry, RegistrarStatus, RequestRow, StoreError, Tx};
 use crate::template::{DomainUpdate, PersonChanges};
 use chrono::{DateTime, Duration, Months, Utc};
 
@@ -75,9 +75,10 @@ fn close(
 pub enum Execution {
     /// Carried out.
     Done,
-    /// Not carried out: the registry locked the domain meanwhile
-    /// (`serverLock`); ended as `status-prohibits`, refunded.
-    Blocked,
+    /// Not carried out, ended and refunded, for the reason the event names:
+    /// the registry locked the domain meanwhile (`status-prohibits`), or
+    /// suspended the requesting registrar (`registrar-suspended`).
+    Blocked(&'static str),
     /// No longer open.
     NotOpen,
 }
@@ -94,9 +95,15 @@ pub fn execute(
 ) -> Result<Execution, StoreError> {
     let locked =
         r.kind != "person-update" && tx.domain(&r.object)?.is_some_and(|d| d.flags.server_lock);
-    if locked {
-        return Ok(match end(tx, r, "rejected", "status-prohibits", note, m)? {
-            true => Execution::Blocked,
+    let suspended = tx.registrar_status(r.registrar_id)? == Some(RegistrarStatus::Suspended);
+    let blocked = match (locked, suspended) {
+        (true, _) => Some("status-prohibits"),
+        (false, true) => Some("registrar-suspended"),
+        (false, false) => None,
+    };
+    if let Some(event) = blocked {
+        return Ok(match end(tx, r, "rejected", event, note, m)? {
+            true => Execution::Blocked(event),
             false => Execution::NotOpen,
         });
     }

@@ -19,6 +19,7 @@
 //! pending confirm|reject <object> <note...>
 //! qc accept <domain> | qc correct <domain> <reason...>
 //! serverlock <domain> on|off          # the registry's lock
+//! suspend <who>                       # registrar suspend (after a catch-up)
 //! reply <result> [<code>...]          # the reply to the last `send`
 //! mail <who> <event>[,<event>...]     # a notification (a digest: several)
 //! state <object> <field> <value...>   # status|registrar|expires|holder|nserver|email|owner
