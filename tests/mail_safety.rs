@@ -190,8 +190,10 @@ fn sql_in_values_is_stored_as_text() {
     let key = alice_key();
     let clock = FixedClock(support::now());
     let hostile = "Robert'); DROP TABLE persons; --";
-    let text = perscreate("ALP-9200", "anna@example.at")
-        .replace("personname:     Anna Muster", &format!("personname:     {hostile}"));
+    let text = perscreate("ALP-9200", "anna@example.at").replace(
+        "personname:     Anna Muster",
+        &format!("personname:     {hostile}"),
+    );
     let mail = signed_mail(&key, 1001, ALICE, &text, &clock).unwrap();
     let h = pipeline::handle(&mut reg, &mail, Mode::Commit).unwrap();
     assert!(h.codes.contains(&1000), "{:?}", h.machine_block);
