@@ -75,17 +75,7 @@ fn new_key(
 }
 
 fn template(trid: &str) -> String {
-    format!(
-        "<?xml version=\"1.0\" encoding=\"US-ASCII\"?>\n<regframe>\n<regheader>\n\
-         <version>1.1</version>\n<transaction>perscreate</transaction>\n<count>1</count>\n\
-         <accept-language>en</accept-language>\n<registrar-id>1001</registrar-id>\n\
-         <client-trid>{trid}</client-trid>\n</regheader>\n<regbody><![CDATA[\n\
-         Template Version: 5.0\n\nnic-hdl:        AUTO\ncommand:        create\ntype:           NAT\n\
-         personname:     Anna Muster\nstreet address: Hauptstrasse 1\npostal code:    1010\n\
-         city:           Wien\ncountry:        AT\nphone:          +43 1 5056416\n\
-         e-mail:         anna@example.at\nsource:         AT-DOM\n\n\
-         currentNicAtTermsAndConditionsAccepted: Y\n]]></regbody>\n</regframe>\n"
-    )
+    support::perscreate_text(1001, trid, "anna@example.at")
 }
 
 /// Sends a template signed by `key` at `now`; returns the codes of the

@@ -94,3 +94,18 @@ pub fn verified_reply(mail: &[u8], cert: &openpgp::Cert) -> Result<String, Strin
 pub fn trent() -> openpgp::Cert {
     openpgp::Cert::from_file(root().join("keys/trent.pub.asc")).unwrap()
 }
+
+/// A valid `perscreate` template (Anna Muster) for `registrar`.
+pub fn perscreate_text(registrar: u32, trid: &str, email: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"US-ASCII\"?>\n<regframe>\n<regheader>\n\
+         <version>1.1</version>\n<transaction>perscreate</transaction>\n<count>1</count>\n\
+         <accept-language>en</accept-language>\n<registrar-id>{registrar}</registrar-id>\n\
+         <client-trid>{trid}</client-trid>\n</regheader>\n<regbody><![CDATA[\n\
+         Template Version: 5.0\n\nnic-hdl:        AUTO\ncommand:        create\ntype:           NAT\n\
+         personname:     Anna Muster\nstreet address: Hauptstrasse 1\npostal code:    1010\n\
+         city:           Wien\ncountry:        AT\nphone:          +43 1 5056416\n\
+         e-mail:         {email}\nsource:         AT-DOM\n\n\
+         currentNicAtTermsAndConditionsAccepted: Y\n]]></regbody>\n</regframe>\n"
+    )
+}
