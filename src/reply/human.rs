@@ -71,7 +71,8 @@ fn item(lang: Language, r: &Rejection) -> String {
         .as_deref()
         .map(|d| format!(" ({d})"))
         .unwrap_or_default();
-    format!("{} {place}{text}{detail}", r.code.number())
+    let line = format!("{} {place}{text}{detail}", r.code.number());
+    crate::rejection::printable(&line, line.len())
 }
 
 /// The human part: a summary, then the findings grouped by severity.

@@ -146,11 +146,13 @@ fn cut(line: String) -> String {
     s
 }
 
+/// One machine-block line: printable, no trailing space, cut to [`MAX_LINE`]
+/// (a value may carry input text: a detail quoting a bad value).
 fn field(out: &mut String, key: &str, value: &str) {
     let _ = writeln!(
         out,
         "{}",
-        cut(format!("{:<14}{}", format!("{key}:"), value))
+        fit(&format!("{:<14}{}", format!("{key}:"), value))
     );
 }
 
@@ -171,7 +173,8 @@ fn safe_key(k: &str) -> String {
 /// One finding as in the machine block: `<code> [line <n>] [key "<k>"] <text>`.
 ///
 /// The text is the code's stable description and the detail; where that does
-/// not fit the line, the (more specific) detail alone, then a cut.
+/// not fit the line, the (more specific) detail alone, then a cut. Printable,
+/// with no trailing space (a detail may quote input).
 pub fn finding_text(r: &Rejection) -> String {
     let mut s = r.code.number().to_string();
     if let Some(n) = r.line {
@@ -190,7 +193,7 @@ pub fn finding_text(r: &Rejection) -> String {
         _ => full,
     };
     let _ = write!(s, " {text}");
-    s
+    printable(&s, s.len()).trim_end().to_string()
 }
 
 /// The machine block, `%% REPLY 1.0` to `%% END`.

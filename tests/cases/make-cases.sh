@@ -253,6 +253,9 @@ nat ALP-0202 "Anna Muster" anna@example.at | sed 's#<version>1.1</version>#<vers
 nat ALP-0203 "Anna Muster" anna@example.at | sed 's#<transaction>perscreate#<transaction>frobnicate#' | step 02-unknown-transaction alice
 nat ALP-0204 "Anna Muster" anna@example.at | sed 's#<client-trid>ALP-0204</client-trid>##' | step 03-missing-client-trid alice
 nat ALP-0205 "Anna Muster" anna@example.at | sed 's#<transaction>perscreate#<transaction>create#' | step 04-command-mismatch alice
+# Found by fuzzing: a detail cut to 40 characters ending in a space left a
+# trailing space on the reply line.
+nat ALP-0206 "Anna Muster" anna@example.at | sed 's#<transaction>perscreate#<transaction>aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa b#' | step 05-detail-cut-at-a-space alice
 
 # --- object grammar (5005-5109, 5301) ----------------------------------------
 case_dir object-grammar
