@@ -15,6 +15,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{SendmailTransport, SmtpTransport, Transport as _};
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// A fault of the outbox itself (the database); transport failures are counted, not raised.
@@ -137,7 +138,7 @@ fn envelope(config: &Config, mail: &OutboxMail) -> Result<SmtpEnvelope, String> 
     SmtpEnvelope::new(Some(from), vec![to]).map_err(|e| e.to_string())
 }
 
-/// Writes `<dir>/<id>-<server-trid>.eml` atomically.
+/// Writes `<dir>/<id>-<server-trid>.eml` atomically and durably.
 fn write_file(dir: &Path, mail: &OutboxMail) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let trid: String = mail
@@ -145,10 +146,21 @@ fn write_file(dir: &Path, mail: &OutboxMail) -> std::io::Result<()> {
         .chars()
         .filter(char::is_ascii_alphanumeric)
         .collect();
-    let path = dir.join(format!("{:08}-{trid}.eml", mail.id));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(&mail.message)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
+    let name = format!("{:08}-{trid}.eml", mail.id);
+    // One temporary name per row (its claim lets one run at a time write
+    // it): a run killed mid-write leaves at most this file, and the
+    // redelivery after the lease truncates, rewrites and renames it.
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    file.write_all(&mail.message)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, dir.join(&name))?;
+    // The new name is durable before the row is marked delivered.
+    std::fs::File::open(dir)?.sync_all()?;
     Ok(())
 }
