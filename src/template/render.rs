@@ -1,6 +1,7 @@
 //! Rendering of object text: the inverse of `object::parse_object`, used for
 //! templates the registry sends back (and the round-trip property test).
-//! Values are aligned at column 16; free text too long for one line is
+//! Values are aligned at column 16, or follow the colon after one space where
+//! the aligned line would be too long; free text too long for one line is
 //! wrapped at spaces onto continuation lines (which join with one space).
 
 use super::object::RawAttr;
@@ -27,6 +28,11 @@ pub fn render_object(
         let mut line = format!("{head:<pad$}");
         if !continuable(key) {
             line.push_str(value);
+            if line.trim_end().len() > width {
+                // As the registrar may have written it: one space after the
+                // colon (a value that fitted the template fits here).
+                line = format!("{head} {value}");
+            }
             out.push_str(line.trim_end());
             out.push('\n');
             continue;
@@ -63,4 +69,25 @@ pub fn pairs(attrs: &[RawAttr]) -> Vec<(String, String)> {
         .iter()
         .map(|a| (a.key.clone(), a.value.clone()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::template::parse_object;
+
+    #[test]
+    fn a_long_value_that_fitted_the_template_fits_the_rendering() {
+        // "e-mail: " + 70 characters is a 78-column template line; aligned at
+        // column 16 it would not fit (found by the roundtrip fuzz target).
+        let email = format!("{}@example.at", "a".repeat(59));
+        let text = render_object(&[("e-mail", &email)], |_| false, 78);
+        assert_eq!(text, format!("e-mail: {email}\n"));
+        let (raw, errors) = parse_object(&render_body(&text));
+        assert!(errors.is_empty(), "{errors:?}");
+        let raw = raw.unwrap();
+        assert_eq!(raw.attrs[0].value, email);
+        let short = render_object(&[("e-mail", "a@b.at")], |_| false, 78);
+        assert_eq!(short, "e-mail:         a@b.at\n");
+    }
 }
