@@ -554,11 +554,31 @@ pub fn remove_scratch_dir() {
     let _ = std::fs::remove_dir_all(scratch_dir());
 }
 
+/// Removes the scratch directories of processes that are gone (libFuzzer
+/// exits without running destructors; fork mode starts a process per job).
+fn remove_stale_scratch_dirs() {
+    let dir = scratch_dir();
+    let (Some(base), true) = (dir.parent(), Path::new("/proc/self").exists()) else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let pid = name.to_str().and_then(|n| n.strip_prefix("regmail-fuzz-"));
+        if pid.is_some_and(|p| !Path::new("/proc").join(p).exists()) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 impl World {
     /// A new registry with the test registrars and trent's registry key.
     pub fn new() -> World {
         use regmail::auth::{SigningKey, parse_certificate};
         let keys = keys_dir();
+        remove_stale_scratch_dirs();
         let data_dir = scratch_dir();
         let outbox = data_dir.join("outbox");
         std::fs::create_dir_all(&outbox).unwrap();
