@@ -37,25 +37,46 @@ pub fn render_object(
             out.push('\n');
             continue;
         }
-        let mut first = true;
-        for word in value.split(' ') {
-            let fits = line.len() + usize::from(!first) + word.len() <= width;
-            if !first && !fits {
-                out.push_str(&line);
-                out.push('\n');
-                line = format!("{:<pad$}", " ");
-                first = true;
-            }
-            if !first {
-                line.push(' ');
-            }
-            line.push_str(word);
-            first = false;
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
+        wrap_value(&mut out, line, &head, value, (pad, width));
     }
     out
+}
+
+/// Wraps a free-text value at spaces onto continuation lines aligned at
+/// `pad`; a word too long for that starts right after the colon (first line)
+/// or after one space (continuation), as a template may have had it.
+fn wrap_value(
+    out: &mut String,
+    mut line: String,
+    head: &str,
+    value: &str,
+    (pad, width): (usize, usize),
+) {
+    let mut first = true;
+    for word in value.split(' ') {
+        let fits = line.len() + usize::from(!first) + word.len() <= width;
+        if !first && !fits {
+            out.push_str(&line);
+            out.push('\n');
+            line = format!("{:<pad$}", " ");
+            first = true;
+        }
+        if first && line.len() + word.len() > width {
+            // Too long even at the start of a line: less indentation.
+            line = if line.starts_with(head) {
+                format!("{head} ")
+            } else {
+                " ".to_string()
+            };
+        }
+        if !first {
+            line.push(' ');
+        }
+        line.push_str(word);
+        first = false;
+    }
+    out.push_str(line.trim_end());
+    out.push('\n');
 }
 
 /// A whole object text: version line, the object, the terms line.
@@ -89,5 +110,17 @@ mod tests {
         assert_eq!(raw.attrs[0].value, email);
         let short = render_object(&[("e-mail", "a@b.at")], |_| false, 78);
         assert_eq!(short, "e-mail:         a@b.at\n");
+    }
+
+    #[test]
+    fn a_long_word_in_free_text_gets_less_indentation() {
+        let (first, next) = ("x".repeat(66), "y".repeat(70));
+        let value = format!("{first} {next} z");
+        let text = render_object(&[("remarks", &value)], |_| true, 78);
+        assert_eq!(text, format!("remarks: {first}\n {next} z\n"));
+        assert!(text.lines().all(|l| l.len() <= 78));
+        let (raw, errors) = parse_object(&render_body(&text));
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(raw.unwrap().attrs[0].value, value);
     }
 }
