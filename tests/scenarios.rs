@@ -175,6 +175,15 @@ fn step(r: &mut Runner, line: &str, w: &[String], reply: &mut Option<Sent>) {
     }
 }
 
+/// The `'static` event name a blocked request reports.
+fn event_name(text: &str) -> &'static str {
+    match text {
+        "status-prohibits" => "status-prohibits",
+        "registrar-suspended" => "registrar-suspended",
+        other => panic!("no blocking event {other}"),
+    }
+}
+
 fn operator(r: &mut Runner, w: &[String]) {
     use regmail::lifecycle::operator;
     let object = r.resolve(&w[2]);
@@ -188,6 +197,10 @@ fn operator(r: &mut Runner, w: &[String]) {
         Ok(match (w[0].as_str(), w[1].as_str()) {
             ("pending", "confirm") => {
                 operator::confirm(tx, life, id.unwrap_or(-1), &text, n)?.is_ok()
+            }
+            ("pending", "confirm-blocked") => {
+                let refused = operator::confirm(tx, life, id.unwrap_or(-1), "consent", n)?;
+                refused == Err(operator::Refusal::Blocked(event_name(&text)))
             }
             ("pending", "reject") => {
                 operator::reject(tx, life, id.unwrap_or(-1), &text, n)?.is_ok()

@@ -161,9 +161,9 @@ fn holder_notice(
     Ok(true)
 }
 
-/// Executes a request (`policy::execute`); if the registry locked the
-/// domain meanwhile, the registrars are told (`status-prohibits`). True if
-/// it was carried out.
+/// Executes a request (`policy::execute`); if it is blocked (the registry
+/// locked the domain or suspended the requesting registrar meanwhile), the
+/// registrars are told why. Returns what became of it.
 pub(super) fn carry_out(
     tx: &mut Tx<'_>,
     ctx: &Ctx<'_>,
@@ -171,10 +171,10 @@ pub(super) fn carry_out(
     (event, note): (&str, Option<&str>),
     m: Moment<'_>,
     notices: &mut Vec<Notice>,
-) -> Result<bool, StoreError> {
-    match policy::execute(tx, r, event, note, ctx.rules(), m)? {
-        policy::Execution::Done => Ok(true),
-        policy::Execution::NotOpen => Ok(false),
+) -> Result<policy::Execution, StoreError> {
+    let execution = policy::execute(tx, r, event, note, ctx.rules(), m)?;
+    match execution {
+        policy::Execution::Done | policy::Execution::NotOpen => {}
         policy::Execution::Blocked(ev) => {
             if r.kind == "transfer" {
                 tell_registrars(r, ev, Outcome::Failed, notices);
@@ -189,9 +189,9 @@ pub(super) fn carry_out(
                 ));
             }
             log(tx, r, &rfc3339(m.at), ev, "registry", None)?;
-            Ok(false)
         }
     }
+    Ok(execution)
 }
 
 /// Notices to both registrars of a transfer (or the requester alone).
@@ -415,7 +415,8 @@ pub fn answer_mail(
                 secret: &secret,
                 ..m
             };
-            if carry_out(tx, ctx, &r, ("confirmed", None), m, notices)? {
+            let done = carry_out(tx, ctx, &r, ("confirmed", None), m, notices)?;
+            if done == policy::Execution::Done {
                 tell_registrars(&r, "confirmed", Outcome::Success, notices);
                 tell_registrars(&r, "executed", Outcome::Success, notices);
             }

@@ -24,9 +24,11 @@ pub enum Refusal {
     /// The domain is not in quality control.
     #[error("the domain is not in quality control")]
     NoQc,
-    /// The registry locked the domain: the request ended unexecuted.
-    #[error("the domain's status (serverLock) prohibits it: the request ended unexecuted")]
-    Locked,
+    /// The request could not be carried out and ended unexecuted
+    /// (`status-prohibits`: the registry locked the domain;
+    /// `registrar-suspended`: the requesting registrar is suspended).
+    #[error("the request ended unexecuted: {0}")]
+    Blocked(&'static str),
 }
 
 fn log(
@@ -65,8 +67,10 @@ pub fn confirm(
         server_trid: &trid,
         secret: &secret,
     };
-    if !carry_out(tx, ctx, &r, ("confirmed", Some(note)), m, notices)? {
-        return Ok(Err(Refusal::Locked));
+    match carry_out(tx, ctx, &r, ("confirmed", Some(note)), m, notices)? {
+        policy::Execution::Done => {}
+        policy::Execution::Blocked(event) => return Ok(Err(Refusal::Blocked(event))),
+        policy::Execution::NotOpen => return Ok(Err(Refusal::NoRequest)),
     }
     if r.kind == "transfer" {
         tell_registrars(&r, "confirmed", Outcome::Success, notices);

@@ -221,7 +221,7 @@ fn deadline(
         server_trid: &r.server_trid,
         secret: &secret,
     };
-    if !holder::carry_out(tx, ctx, r, (event, None), m, notices)? {
+    if holder::carry_out(tx, ctx, r, (event, None), m, notices)? != policy::Execution::Done {
         return Ok(());
     }
     if r.kind == "transfer" {

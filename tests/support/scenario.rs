@@ -17,6 +17,8 @@
 //! forged-bounce                       # a DSN naming guessable Message-IDs
 //! tick                                # regmail tick
 //! pending confirm|reject <object> <note...>
+//! pending confirm-blocked <object> <event>  # the confirmation is refused: the
+//!                                     # request ended (status-prohibits, ...)
 //! qc accept <domain> | qc correct <domain> <reason...>
 //! serverlock <domain> on|off          # the registry's lock
 //! suspend <who>                       # registrar suspend (after a catch-up)
