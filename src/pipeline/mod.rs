@@ -22,7 +22,7 @@ use crate::lifecycle;
 use crate::policy;
 use crate::rejection::{Code, Rejection, Severity, any_error};
 use crate::reply::{self, ComposeError, Outcome, ReplyData};
-use crate::store::{JournalEntry, JournalKind, Registrar, Store, StoreError, Tx};
+use crate::store::{self, JournalEntry, JournalKind, Registrar, Store, StoreError, Tx};
 use crate::template::{self, HeaderFields, Parsed};
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
@@ -128,6 +128,7 @@ pub fn handle(reg: &mut Registry, raw: &[u8], mode: Mode) -> Result<Handled, Pip
         .min(reg.config.mail.max_mail_bytes.saturating_add(1))];
     let now = reg.clock.now();
     let assessed = assess(reg, raw, now)?;
+    let raw_sha256 = store::raw_digest(raw);
     let profile = reg.config.profile()?.clone();
     let Registry {
         config,
@@ -137,7 +138,7 @@ pub fn handle(reg: &mut Registry, raw: &[u8], mode: Mode) -> Result<Handled, Pip
         ..
     } = reg;
     let work = |tx: &mut Tx<'_>| -> Result<Handled, PipelineError> {
-        if let Some(prior) = tx.mail_seen(raw)? {
+        if let Some(prior) = tx.mail_seen(&raw_sha256)? {
             return Ok(duplicate(prior));
         }
         // What fell due before this mail is applied first, so the mail sees
@@ -156,6 +157,7 @@ pub fn handle(reg: &mut Registry, raw: &[u8], mode: Mode) -> Result<Handled, Pip
             key,
             now,
             raw,
+            raw_sha256: &raw_sha256,
             secret: &secret,
         };
         let handled = match answer::holder_answer(&assessed) {
@@ -261,6 +263,7 @@ struct Ctx<'a> {
     key: &'a SigningKey,
     now: DateTime<Utc>,
     raw: &'a [u8],
+    raw_sha256: &'a str,
     secret: &'a str,
 }
 
@@ -465,6 +468,7 @@ fn journal_base<'a>(
         codes: "",
         message_id: a.inspected.headers.message_id.as_deref(),
         raw_mail: ctx.raw,
+        raw_sha256: ctx.raw_sha256,
         reply: None,
     }
 }

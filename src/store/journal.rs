@@ -62,6 +62,8 @@ pub struct JournalEntry<'a> {
     pub message_id: Option<&'a str>,
     /// The mail as received.
     pub raw_mail: &'a [u8],
+    /// [`raw_digest`] of `raw_mail` (computed once per mail by the caller).
+    pub raw_sha256: &'a str,
     /// The reply as queued.
     pub reply: Option<&'a [u8]>,
 }
@@ -99,8 +101,8 @@ pub struct OutboxMail {
     pub capped: bool,
 }
 
-/// SHA-256 of a raw mail, hex.
-fn raw_digest(raw: &[u8]) -> String {
+/// SHA-256 of a raw mail, hex: how the journal recognises the same mail.
+pub fn raw_digest(raw: &[u8]) -> String {
     hex::encode(Sha256::digest(raw))
 }
 
@@ -128,14 +130,15 @@ impl Tx<'_> {
             .optional()?)
     }
 
-    /// The server-trid of the journaled mail with exactly these bytes, if any:
-    /// the same delivery again (an MTA retry after a crash or a lost exit status).
-    pub fn mail_seen(&self, raw_mail: &[u8]) -> StoreResult<Option<String>> {
+    /// The server-trid of the journaled mail whose bytes have this
+    /// [`raw_digest`], if any: the same delivery again (an MTA retry after a
+    /// crash or a lost exit status).
+    pub fn mail_seen(&self, raw_sha256: &str) -> StoreResult<Option<String>> {
         Ok(self
             .tx
             .query_row(
                 "SELECT server_trid FROM journal WHERE raw_sha256 = ?1 ORDER BY server_trid LIMIT 1",
-                [raw_digest(raw_mail)],
+                [raw_sha256],
                 |r| r.get(0),
             )
             .optional()?)
@@ -164,7 +167,7 @@ impl Tx<'_> {
                 e.message_id,
                 e.raw_mail,
                 e.reply,
-                raw_digest(e.raw_mail)
+                e.raw_sha256
             ],
         )?;
         Ok(())

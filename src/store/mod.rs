@@ -19,7 +19,7 @@ mod schema;
 mod timeline;
 
 pub use changes::{HistoryEntry, OpenPending, PendingRequest, ServerFlag};
-pub use journal::{JournalEntry, JournalKind, OutboxMail, PriorTransaction};
+pub use journal::{JournalEntry, JournalKind, OutboxMail, PriorTransaction, raw_digest};
 pub use ledger::Movement;
 pub use reads::{DomainFlags, DomainRow, PersonRow};
 pub use registry::{CertRow, NewRegistrar, Refused, Registrar, RegistrarStatus};
