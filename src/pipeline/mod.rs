@@ -10,7 +10,8 @@
 //! ARCHITECTURE.md. `timer` runs the lifecycle without a mail (tick,
 //! projected reads, operator decisions). Invariants: a reply only ever goes
 //! to a registrar's registered address (notices: also a holder's address on
-//! file); unattributable and automatic mail is journaled and dropped; only a
+//! file); unattributable and automatic mail is journaled and dropped; the
+//! same bytes twice are one mail (`Duplicate`: nothing written); only a
 //! [`VerifiedBody`] reaches `template`/`policy`.
 
 use crate::auth::{self, AuthError, SigningKey, VerifiedBody, Window};
