@@ -70,6 +70,17 @@ pub enum Command {
     Domain(DomainCommand),
     /// Wrap a template into a signed mail that passes every mail-layer rule.
     Submit(SubmitArgs),
+    /// Public WHOIS (RFC 3912): answer one query here, or serve TCP clients.
+    Whois(WhoisArgs),
+    /// The DNS zone the registry publishes.
+    #[command(subcommand)]
+    Zone(ZoneCommand),
+    /// Blank templates for registrars.
+    #[command(subcommand)]
+    Template(TemplateCommand),
+    /// Generate the man page or shell completions from these definitions.
+    #[command(subcommand)]
+    Generate(GenerateCommand),
     /// Run a demo registry in a temporary directory on the shipped fixtures.
     Demo {
         /// Directory of test keys and registrars.toml.
@@ -252,6 +263,89 @@ pub enum OutboxCommand {
     Flush,
 }
 
+/// `whois [QUERY | serve ...]`
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct WhoisArgs {
+    /// `serve`: answer WHOIS clients over TCP.
+    #[command(subcommand)]
+    pub command: Option<WhoisCommand>,
+    /// A domain name or a contact handle.
+    #[arg(required = true)]
+    pub query: Option<String>,
+}
+
+/// `whois serve`
+#[derive(Debug, Subcommand)]
+pub enum WhoisCommand {
+    /// Answer WHOIS queries (RFC 3912) over TCP until stopped.
+    Serve(WhoisServeArgs),
+}
+
+/// `whois serve ...`
+#[derive(Debug, Args)]
+pub struct WhoisServeArgs {
+    /// Address and port to listen on, e.g. 0.0.0.0:43 or [::]:43.
+    #[arg(long, default_value = "127.0.0.1:43")]
+    pub listen: String,
+    /// Queries one client address may make per minute; more are refused.
+    #[arg(long, default_value_t = 60)]
+    pub rate_per_minute: u32,
+    /// Queries one client address may make at once before the rate applies.
+    #[arg(long, default_value_t = 10)]
+    pub burst: u32,
+    /// Connections served at the same time; more are answered "busy".
+    #[arg(long, default_value_t = 64)]
+    pub max_connections: usize,
+}
+
+/// `zone ...`
+#[derive(Debug, Subcommand)]
+pub enum ZoneCommand {
+    /// Write the zone as an RFC 1035 master file.
+    Export {
+        /// The zone, one of the profile's zones, e.g. `at`.
+        #[arg(long)]
+        zone: String,
+        /// Write here (atomically) instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+}
+
+/// `template ...`
+#[derive(Debug, Subcommand)]
+pub enum TemplateCommand {
+    /// Print a blank template for a transaction, e.g. `create` or `perscreate`.
+    New {
+        /// The transaction (template.md section 3).
+        transaction: String,
+        /// Fill in this domain.
+        #[arg(long, conflicts_with = "handle")]
+        domain: Option<String>,
+        /// Fill in this contact handle.
+        #[arg(long)]
+        handle: Option<String>,
+    },
+    /// List the transactions that have a template.
+    List,
+}
+
+/// `generate ...`
+#[derive(Debug, Subcommand)]
+pub enum GenerateCommand {
+    /// The man pages (regmail.1 and one per subcommand) into a directory.
+    Man {
+        /// Output directory.
+        dir: PathBuf,
+    },
+    /// A shell completion script on standard output.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+}
+
 /// `submit ...`
 #[derive(Debug, Args)]
 pub struct SubmitArgs {
@@ -270,6 +364,12 @@ pub struct SubmitArgs {
     /// Skip the mail-layer checks of the template (for making test mails).
     #[arg(long)]
     pub raw: bool,
+    /// Write the mail to this `.eml` file instead of standard output.
+    #[arg(long, conflicts_with = "sendmail")]
+    pub output: Option<PathBuf>,
+    /// Pipe the mail to this sendmail-compatible command (`-i -t` added).
+    #[arg(long, num_args = 0..=1, default_missing_value = "/usr/sbin/sendmail")]
+    pub sendmail: Option<PathBuf>,
     /// The template.
     pub file: PathBuf,
 }

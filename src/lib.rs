@@ -24,3 +24,5 @@ pub mod rejection;
 pub mod reply;
 pub mod store;
 pub mod template;
+pub mod whois;
+pub mod zone;

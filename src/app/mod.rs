@@ -9,6 +9,9 @@ mod demo;
 mod life;
 mod mailflow;
 mod submit;
+mod tooling;
+mod whois;
+mod zone;
 
 use crate::auth::SigningKey;
 use crate::cli::{Cli, Command};
@@ -60,6 +63,10 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Outbox(o) => admin::outbox(open(&paths, clock)?, o),
         Command::Domain(d) => admin::domain(open(&paths, clock)?, d),
         Command::Submit(args) => submit::submit(&args, clock.as_ref()),
+        Command::Whois(args) => whois::run(&paths, clock, args),
+        Command::Zone(z) => zone::run(&paths, clock, z),
+        Command::Template(t) => tooling::template(t),
+        Command::Generate(g) => tooling::generate(g),
         Command::Demo { keys, fixtures } => demo::run(keys, fixtures),
     }
 }

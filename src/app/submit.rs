@@ -55,6 +55,8 @@ pub fn signed_mail(
         from: from.to_string(),
         to: "robot@registry.example".into(),
         raw: false,
+        output: None,
+        sendmail: None,
         file: std::path::PathBuf::new(),
     };
     build(&args, text, key, clock)

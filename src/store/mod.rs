@@ -17,6 +17,8 @@ mod reads;
 mod registry;
 mod schema;
 mod timeline;
+mod whois;
+mod zone;
 
 pub use changes::{HistoryEntry, OpenPending, PendingRequest, ServerFlag};
 pub use journal::{JournalEntry, JournalKind, OutboxMail, PriorTransaction, raw_digest};

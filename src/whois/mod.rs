@@ -1,0 +1,1 @@
+//! WHOIS (RFC 3912): answers for domain and handle queries, and the TCP server.
