@@ -2,7 +2,7 @@
 
 use super::{EX_OK, EX_TEMPFAIL};
 use crate::intake::{MailSource, collect_sources, read_bounded};
-use crate::pipeline::{self, Disposition, Handled, Mode, Registry};
+use crate::pipeline::{self, BatchOptions, Disposition, Handled, Mode, Registry};
 use crate::reply::Outcome;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -69,12 +69,7 @@ impl Summary {
 
 /// The word for a disposition.
 pub fn word(d: Disposition) -> &'static str {
-    match d {
-        Disposition::Answered(o) => o.as_str(),
-        Disposition::Replayed => "replayed",
-        Disposition::Dropped(_) => "dropped",
-        Disposition::Duplicate => "duplicate",
-    }
+    pipeline::disposition_word(d)
 }
 
 /// Handles each mail; one line per mail; returns the summary.
@@ -89,8 +84,12 @@ pub fn replay_sources(
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut summary = Summary::default();
-    for source in sources {
-        match pipeline::handle(reg, &source.raw, Mode::Commit) {
+    let raws: Vec<&[u8]> = sources.iter().map(|s| s.raw.as_slice()).collect();
+    let batch = pipeline::handle_batch(reg, &raws, BatchOptions::default(), |i, result| {
+        let Some(source) = sources.get(i) else {
+            return;
+        };
+        match result {
             Ok(h) => {
                 summary.add(&h);
                 bar.suspend(|| each(source, &h));
@@ -101,6 +100,13 @@ pub fn replay_sources(
             }
         }
         bar.inc(1);
+    });
+    if let Err(e) = batch {
+        // Could not even start (no second connection): nothing was applied.
+        bar.suspend(|| eprintln!("replay: exception: {e}"));
+        for _ in sources {
+            summary.add_exception();
+        }
     }
     bar.finish_and_clear();
     summary

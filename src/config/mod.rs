@@ -229,6 +229,35 @@ pub struct Profile {
     pub prices: Prices,
     /// The currency of the prices.
     pub currency: String,
+    /// The zone files' SOA and apex nameservers (`regmail zone export`).
+    pub zone: ZoneSettings,
+}
+
+/// What `regmail zone export` writes besides the delegations: the SOA and
+/// the registry's own nameservers, the same for each of the profile's zones.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ZoneSettings {
+    /// The primary nameserver (SOA MNAME).
+    pub primary: String,
+    /// The hostmaster's mail address (SOA RNAME, written as a name).
+    pub hostmaster: String,
+    /// The nameservers of every zone of the profile (its apex NS records,
+    /// and the delegation of a sub-zone such as `co.at` in `at`).
+    pub nameservers: Vec<String>,
+    /// Addresses of those nameservers that lie under the profile's zones
+    /// (required for them, refused for the others).
+    pub addresses: BTreeMap<String, Vec<std::net::IpAddr>>,
+    /// TTL of every record, in seconds (`$TTL`).
+    pub ttl: u32,
+    /// SOA refresh, in seconds.
+    pub refresh: u32,
+    /// SOA retry, in seconds.
+    pub retry: u32,
+    /// SOA expire, in seconds.
+    pub expire: u32,
+    /// SOA minimum: the negative-caching TTL (RFC 2308), in seconds.
+    pub minimum: u32,
 }
 
 /// The price list of a profile (cli.md `registrar credit`).
@@ -339,6 +368,23 @@ impl Default for Profile {
             key_expiry_warning_days: 30,
             prices: Prices::default(),
             currency: "EUR".into(),
+            zone: ZoneSettings::default(),
+        }
+    }
+}
+
+impl Default for ZoneSettings {
+    fn default() -> Self {
+        ZoneSettings {
+            primary: "ns1.registry.example".into(),
+            hostmaster: "hostmaster@registry.example".into(),
+            nameservers: vec!["ns1.registry.example".into(), "ns2.registry.example".into()],
+            addresses: BTreeMap::new(),
+            ttl: 86_400,
+            refresh: 10_800,
+            retry: 3_600,
+            expire: 1_209_600,
+            minimum: 3_600,
         }
     }
 }
@@ -502,6 +548,31 @@ mod tests {
         }
         let ok = Config::parse("[profiles.at]\nadd_grace_days = 0\nreminder_days = []\n").unwrap();
         assert!(ok.profile().is_ok());
+    }
+
+    #[test]
+    fn the_commented_zone_table_is_the_default() {
+        // Uncomment the `[profiles.at.zone]` block of the shipped file.
+        let block: String = DEFAULT_TOML
+            .lines()
+            .skip_while(|l| !l.starts_with("# [profiles.at.zone]"))
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| !l.starts_with(' '))
+            .map(|l| format!("{}\n", l.split("  #").next().unwrap_or(l)))
+            .collect();
+        assert!(block.contains("minimum = 3600"), "{block}");
+        let cfg = Config::parse(&block).unwrap();
+        assert_eq!(cfg.profile().unwrap().zone, ZoneSettings::default());
+        let cfg = Config::parse(
+            "[profiles.at.zone]\nnameservers = [\"ns1.nic.at\"]\n\
+             [profiles.at.zone.addresses]\n\"ns1.nic.at\" = [\"192.0.2.53\", \"2001:db8::53\"]\n",
+        )
+        .unwrap();
+        let zone = &cfg.profile().unwrap().zone;
+        assert_eq!(zone.addresses["ns1.nic.at"].len(), 2);
+        assert_eq!(zone.ttl, 86_400);
+        assert!(Config::parse("[profiles.at.zone]\nserial = 1\n").is_err());
+        assert!(Config::parse("[profiles.at.zone.addresses]\n\"a.at\" = [\"x\"]\n").is_err());
     }
 
     #[test]

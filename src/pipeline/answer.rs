@@ -70,6 +70,7 @@ pub(super) fn holder(
         server_trid: trid.to_string(),
         disposition,
         registrar_id: None,
+        transaction: Some("holder-answer".into()),
         codes: Vec::new(),
         machine_block: None,
     })

@@ -27,12 +27,15 @@ use crate::store::{self, JournalEntry, JournalKind, Registrar, Store, StoreError
 use crate::template::{self, HeaderFields, Parsed};
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 mod answer;
+mod batch;
 mod check;
 mod timer;
 
+pub use batch::{BatchOptions, handle_batch};
 pub use check::check_template;
 pub use timer::{TickReport, operate, project, tick};
 
@@ -71,6 +74,9 @@ pub enum PipelineError {
     /// Queueing notifications.
     #[error(transparent)]
     Notify(#[from] lifecycle::notify::NotifyError),
+    /// Not applied: the group commit holding it failed (see the log).
+    #[error("not applied: the commit of its group failed")]
+    GroupAbandoned,
 }
 
 /// What was done with a mail.
@@ -96,6 +102,8 @@ pub struct Handled {
     pub disposition: Disposition,
     /// The registrar answered.
     pub registrar_id: Option<u32>,
+    /// The transaction of the template, if one was read.
+    pub transaction: Option<String>,
     /// Every code reported.
     pub codes: Vec<u16>,
     /// The machine block of the reply, if one was made.
@@ -120,17 +128,50 @@ struct Assessed {
     recipient: Option<Registrar>,
 }
 
-/// Handles one mail.
-pub fn handle(reg: &mut Registry, raw: &[u8], mode: Mode) -> Result<Handled, PipelineError> {
+/// One mail after the stages that write nothing: its bytes (cut to the
+/// limit), their digest, its instant and what intake and auth found.
+struct Prepared<'m> {
+    raw: &'m [u8],
+    raw_sha256: String,
+    now: DateTime<Utc>,
+    assessed: Assessed,
+    started: Instant,
+}
+
+/// What applying a mail borrows of the registry.
+struct Parts<'r> {
+    config: &'r Config,
+    profile: &'r Profile,
+    key: &'r SigningKey,
+    ids: &'r mut dyn IdSource,
+}
+
+/// Intake, signature and recipient of one mail: reads only, so it can run
+/// on another thread with its own connection ([`handle_batch`]).
+fn prepare<'m>(
+    config: &Config,
+    store: &Store,
+    raw: &'m [u8],
+    now: DateTime<Utc>,
+) -> Result<Prepared<'m>, PipelineError> {
+    let started = Instant::now();
     // A mail over the limit is refused unread: no stage (nor the journal)
     // sees more of it than `process` keeps of its pipe.
-    let raw = &raw[..raw
-        .len()
-        .min(reg.config.mail.max_mail_bytes.saturating_add(1))];
+    let raw = &raw[..raw.len().min(config.mail.max_mail_bytes.saturating_add(1))];
+    let assessed = assess(config, store, raw, now)?;
+    Ok(Prepared {
+        raw,
+        raw_sha256: store::raw_digest(raw),
+        now,
+        assessed,
+        started,
+    })
+}
+
+/// Handles one mail.
+pub fn handle(reg: &mut Registry, raw: &[u8], mode: Mode) -> Result<Handled, PipelineError> {
     let now = reg.clock.now();
-    let assessed = assess(reg, raw, now)?;
-    let raw_sha256 = store::raw_digest(raw);
-    let profile = reg.config.profile()?.clone();
+    let mail = prepare(&reg.config, &reg.store, raw, now)?;
     let Registry {
         config,
         store,
@@ -138,83 +179,121 @@ pub fn handle(reg: &mut Registry, raw: &[u8], mode: Mode) -> Result<Handled, Pip
         ids,
         ..
     } = reg;
-    let work = |tx: &mut Tx<'_>| -> Result<Handled, PipelineError> {
-        if let Some(prior) = tx.mail_seen(&raw_sha256)? {
-            return Ok(duplicate(prior));
-        }
-        // What fell due before this mail is applied first, so the mail sees
-        // the same state whether or not the timer ran (lifecycle.md).
-        let mut life = lifecycle::Ctx {
-            config,
-            profile: &profile,
-            ids: ids.as_mut(),
-            now,
-        };
-        let mut notices = lifecycle::catch_up(tx, &mut life)?;
-        let secret = life.ids.secret();
-        let trid = tx.next_server_trid()?;
-        let ctx = Ctx {
-            config,
-            key,
-            now,
-            raw,
-            raw_sha256: &raw_sha256,
-            secret: &secret,
-        };
-        let handled = match answer::holder_answer(&assessed) {
-            Some((verb, token)) => answer::holder(
-                tx,
-                &ctx,
-                &mut life,
-                &trid,
-                &assessed,
-                (verb, &token),
-                &mut notices,
-            )?,
-            None => {
-                let handled = decide(tx, &ctx, &trid, &assessed)?;
-                answer::follow_up(tx, &ctx, &mut life, &handled, &assessed, &mut notices)?;
-                handled
-            }
-        };
-        lifecycle::notify::queue(tx, config, key, notices, now)?;
-        Ok(handled)
+    let mut parts = Parts {
+        config,
+        profile: config.profile()?,
+        key,
+        ids: ids.as_mut(),
     };
+    let work = |tx: &mut Tx<'_>| apply_mail(tx, &mut parts, &mail);
     let handled = match mode {
         Mode::Commit => store.write(work)?,
         Mode::Simulate => store.simulate(work)?,
     };
-    finish(reg, &handled, mode, now);
+    log_handled(&handled, mail.started);
+    if mode == Mode::Commit {
+        deliver_outbox(&reg.config, &reg.data_dir, &mut reg.store, now);
+    }
     Ok(handled)
 }
 
-/// Logs the outcome and, after a commit, tries to deliver the outbox.
-fn finish(reg: &mut Registry, handled: &Handled, mode: Mode, now: DateTime<Utc>) {
+/// Applies one prepared mail inside the caller's transaction.
+fn apply_mail(
+    tx: &mut Tx<'_>,
+    parts: &mut Parts<'_>,
+    mail: &Prepared<'_>,
+) -> Result<Handled, PipelineError> {
+    if let Some(prior) = tx.mail_seen(&mail.raw_sha256)? {
+        return Ok(duplicate(prior));
+    }
+    let (config, key, now) = (parts.config, parts.key, mail.now);
+    // What fell due before this mail is applied first, so the mail sees
+    // the same state whether or not the timer ran (lifecycle.md).
+    let mut life = lifecycle::Ctx {
+        config,
+        profile: parts.profile,
+        ids: &mut *parts.ids,
+        now,
+    };
+    let mut notices = lifecycle::catch_up(tx, &mut life)?;
+    let secret = life.ids.secret();
+    let trid = tx.next_server_trid()?;
+    let ctx = Ctx {
+        config,
+        key,
+        now,
+        raw: mail.raw,
+        raw_sha256: &mail.raw_sha256,
+        secret: &secret,
+    };
+    let assessed = &mail.assessed;
+    let handled = match answer::holder_answer(assessed) {
+        Some((verb, token)) => answer::holder(
+            tx,
+            &ctx,
+            &mut life,
+            &trid,
+            assessed,
+            (verb, &token),
+            &mut notices,
+        )?,
+        None => {
+            let handled = decide(tx, &ctx, &trid, assessed)?;
+            answer::follow_up(tx, &ctx, &mut life, &handled, assessed, &mut notices)?;
+            handled
+        }
+    };
+    lifecycle::notify::queue(tx, config, key, notices, now)?;
+    Ok(handled)
+}
+
+/// One log line per handled mail: who, what, the result, codes, time taken.
+fn log_handled(handled: &Handled, started: Instant) {
+    let codes: Vec<String> = handled.codes.iter().map(u16::to_string).collect();
     tracing::info!(
+        registrar = handled.registrar_id.map_or_else(|| "-".to_string(), |r| r.to_string()),
+        transaction = handled.transaction.as_deref().unwrap_or("-"),
+        result = disposition_word(handled.disposition),
+        codes = codes.join(","),
         server_trid = %handled.server_trid,
-        registrar = ?handled.registrar_id,
-        disposition = ?handled.disposition,
-        codes = ?handled.codes,
-        "handled mail"
+        ms = format!("{:.2}", started.elapsed().as_secs_f64() * 1e3),
+        "mail handled"
     );
-    if mode == Mode::Commit
-        && let Err(e) = reply::deliver(&reg.config, &reg.data_dir, &mut reg.store, now)
-    {
+}
+
+/// The word for a disposition (`replay` lines, the log).
+pub fn disposition_word(d: Disposition) -> &'static str {
+    match d {
+        Disposition::Answered(o) => o.as_str(),
+        Disposition::Replayed => "replayed",
+        Disposition::Dropped(_) => "dropped",
+        Disposition::Duplicate => "duplicate",
+    }
+}
+
+/// Tries to deliver the outbox after a commit; a failure leaves it queued.
+fn deliver_outbox(config: &Config, data_dir: &Path, store: &mut Store, now: DateTime<Utc>) {
+    if let Err(e) = reply::deliver(config, data_dir, store, now) {
         tracing::warn!(error = %e, "delivery postponed; the mail stays in the outbox");
     }
 }
 
 /// Mail layer, signature, and who may be answered: no writes.
-fn assess(reg: &Registry, raw: &[u8], now: DateTime<Utc>) -> Result<Assessed, PipelineError> {
-    let inspected = intake::inspect(raw, &reg.config.mail);
+fn assess(
+    config: &Config,
+    store: &Store,
+    raw: &[u8],
+    now: DateTime<Utc>,
+) -> Result<Assessed, PipelineError> {
+    let inspected = intake::inspect(raw, &config.mail);
     let mut findings = inspected.findings.clone();
     let window = Window {
-        max_age: Duration::hours(reg.config.mail.signature_max_age_hours),
-        max_future: Duration::minutes(reg.config.mail.signature_max_future_minutes),
+        max_age: Duration::hours(config.mail.signature_max_age_hours),
+        max_future: Duration::minutes(config.mail.signature_max_future_minutes),
     };
     let (mut verified, mut signer) = (None, None);
     if let Some(block) = &inspected.signed_block {
-        match auth::verify(block, &reg.store, now, window)? {
+        match auth::verify(block, store, now, window)? {
             Ok(body) => {
                 signer = Some((
                     body.signer().registrar_id,
@@ -230,8 +309,8 @@ fn assess(reg: &Registry, raw: &[u8], now: DateTime<Utc>) -> Result<Assessed, Pi
     }
     let recipient = match (&inspected.headers.automatic, &signer) {
         (Some(_), _) => None,
-        (None, Some((id, _))) => reg.store.registrar(*id)?,
-        (None, None) => by_address(&reg.store, &inspected)?,
+        (None, Some((id, _))) => store.registrar(*id)?,
+        (None, None) => by_address(store, &inspected)?,
     };
     if any_error(&findings) {
         verified = None;
@@ -520,6 +599,7 @@ fn answer(
         server_trid: trid.to_string(),
         disposition: Disposition::Answered(v.data.outcome),
         registrar_id: Some(to.id),
+        transaction: v.data.transaction.clone(),
         codes,
         machine_block: Some(reply::machine_block(&v.data)),
     })
@@ -548,6 +628,7 @@ fn replayed(
         server_trid: trid.to_string(),
         disposition: Disposition::Replayed,
         registrar_id: Some(to.id),
+        transaction: None,
         codes: Vec::new(),
         machine_block: None,
     })
@@ -559,6 +640,7 @@ fn duplicate(prior: String) -> Handled {
         server_trid: prior,
         disposition: Disposition::Duplicate,
         registrar_id: None,
+        transaction: None,
         codes: Vec::new(),
         machine_block: None,
     }
@@ -582,6 +664,7 @@ fn drop_mail(
         server_trid: trid.to_string(),
         disposition: Disposition::Dropped(reason),
         registrar_id: None,
+        transaction: None,
         codes: a.findings.iter().map(|r| r.code.number()).collect(),
         machine_block: None,
     })

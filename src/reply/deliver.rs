@@ -14,6 +14,8 @@ use lettre::address::Envelope as SmtpEnvelope;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{SendmailTransport, SmtpTransport, Transport as _};
+use std::collections::HashMap;
+use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -49,29 +51,57 @@ pub fn deliver(
     // A claim lasts long enough for one attempt; a run that dies mid-attempt
     // leaves the mail to be retried when the lease ends.
     let lease = super::rfc3339(now + Duration::minutes(10));
+    let mut sendable = Vec::new();
+    // Capped mails this run sends, by recipient: not yet marked delivered
+    // when the next one's cap is checked.
+    let mut sending: HashMap<String, u32> = HashMap::new();
     for mail in store.outbox_due(&stamp)? {
-        if let Some(until) = over_cap(config, store, &mail, now)? {
+        let extra = sending.get(&mail.recipient).copied().unwrap_or(0);
+        if let Some(until) = over_cap(config, store, &mail, now, extra)? {
             store.outbox_hold(mail.id, &until)?;
             report.held += 1;
             continue;
         }
-        if !store.outbox_claim(mail.id, &stamp, &lease)? {
-            continue;
+        if mail.capped {
+            *sending.entry(mail.recipient.clone()).or_default() += 1;
         }
-        match send(config, data_dir, &mail) {
-            Ok(()) => {
-                store.outbox_delivered(mail.id, &stamp)?;
-                report.delivered += 1;
-            }
-            Err(e) => {
-                let wait = Duration::minutes(5 * (1_i64 << mail.attempts.clamp(0, 8)));
-                tracing::warn!(id = mail.id, error = %e, "delivery deferred");
-                store.outbox_failed(mail.id, &e, &super::rfc3339(now + wait))?;
-                report.deferred += 1;
-            }
+        sendable.push(mail);
+    }
+    for chunk in sendable.chunks(CHUNK) {
+        let ids: Vec<i64> = chunk.iter().map(|m| m.id).collect();
+        let claimed = store.outbox_claim_all(&ids, &stamp, &lease)?;
+        let mails: Vec<&OutboxMail> = chunk.iter().filter(|m| claimed.contains(&m.id)).collect();
+        let results = send_all(config, data_dir, &mails);
+        let mut settled = Vec::with_capacity(mails.len());
+        for (mail, result) in mails.iter().zip(results) {
+            settled.push(match result {
+                Ok(()) => {
+                    report.delivered += 1;
+                    (mail.id, None)
+                }
+                Err(e) => {
+                    let wait = Duration::minutes(5 * (1_i64 << mail.attempts.clamp(0, 8)));
+                    tracing::warn!(id = mail.id, error = %e, "delivery deferred");
+                    report.deferred += 1;
+                    (mail.id, Some((e, super::rfc3339(now + wait))))
+                }
+            });
         }
+        store.outbox_settle(&settled, &stamp)?;
     }
     Ok(report)
+}
+
+/// Mails claimed, sent and settled together (one commit each way).
+const CHUNK: usize = 256;
+
+/// Sends each mail; one result per mail, in order.
+fn send_all(config: &Config, data_dir: &Path, mails: &[&OutboxMail]) -> Vec<Result<(), String>> {
+    let d = &config.delivery;
+    match d.transport {
+        Transport::File => write_files(&data_dir.join(&d.file_dir), mails),
+        _ => mails.iter().map(|m| send(config, m)).collect(),
+    }
 }
 
 /// When a capped mail may go, if its recipient had the hour's quota already.
@@ -80,13 +110,14 @@ fn over_cap(
     store: &Store,
     mail: &OutboxMail,
     now: DateTime<Utc>,
+    extra: u32,
 ) -> Result<Option<String>, DeliveryError> {
     if !mail.capped || config.delivery.max_notices_per_hour == 0 {
         return Ok(None);
     }
     let since = super::rfc3339(now - Duration::hours(1));
     let (count, first) = store.capped_delivered_since(&mail.recipient, &since)?;
-    if count < config.delivery.max_notices_per_hour {
+    if count + extra < config.delivery.max_notices_per_hour {
         return Ok(None);
     }
     let first = first
@@ -97,10 +128,10 @@ fn over_cap(
     )))
 }
 
-fn send(config: &Config, data_dir: &Path, mail: &OutboxMail) -> Result<(), String> {
+fn send(config: &Config, mail: &OutboxMail) -> Result<(), String> {
     let d = &config.delivery;
     match d.transport {
-        Transport::File => write_file(&data_dir.join(&d.file_dir), mail).map_err(|e| e.to_string()),
+        Transport::File => Err("the file transport writes in batches".into()),
         Transport::Sendmail => {
             let t = SendmailTransport::new_with_command(d.sendmail_command.as_os_str());
             t.send_raw(&envelope(config, mail)?, &mail.message)
@@ -138,9 +169,42 @@ fn envelope(config: &Config, mail: &OutboxMail) -> Result<SmtpEnvelope, String> 
     SmtpEnvelope::new(Some(from), vec![to]).map_err(|e| e.to_string())
 }
 
-/// Writes `<dir>/<id>-<server-trid>.eml` atomically and durably.
-fn write_file(dir: &Path, mail: &OutboxMail) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+/// Writes each mail to `<dir>/<id>-<server-trid>.eml`, atomically and
+/// durably: every file is written under a temporary name, all are synced
+/// (in parallel, so the file system joins the flushes), renamed, and the
+/// directory is synced once before any row is marked delivered.
+fn write_files(dir: &Path, mails: &[&OutboxMail]) -> Vec<Result<(), String>> {
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        return mails.iter().map(|_| Err(e.to_string())).collect();
+    }
+    let written: Vec<std::io::Result<(File, String)>> =
+        mails.iter().map(|m| write_temporary(dir, m)).collect();
+    let files: Vec<&File> = written.iter().flatten().map(|(f, _)| f).collect();
+    let synced = sync_all_parallel(&files);
+    let mut synced = synced.into_iter();
+    let mut results: Vec<Result<(), String>> = written
+        .iter()
+        .map(|w| match w {
+            Err(e) => Err(e.to_string()),
+            Ok((_, name)) => match synced.next() {
+                Some(Ok(())) => std::fs::rename(dir.join(format!(".{name}.tmp")), dir.join(name))
+                    .map_err(|e| e.to_string()),
+                Some(Err(e)) => Err(e.to_string()),
+                None => Err("not synced".into()),
+            },
+        })
+        .collect();
+    // The new names are durable before the rows are marked delivered.
+    if let Err(e) = File::open(dir).and_then(|d| d.sync_all()) {
+        for r in &mut results {
+            *r = Err(e.to_string());
+        }
+    }
+    results
+}
+
+/// Writes one mail under its temporary name; the file and its final name.
+fn write_temporary(dir: &Path, mail: &OutboxMail) -> std::io::Result<(File, String)> {
     let trid: String = mail
         .server_trid
         .chars()
@@ -150,17 +214,38 @@ fn write_file(dir: &Path, mail: &OutboxMail) -> std::io::Result<()> {
     // One temporary name per row (its claim lets one run at a time write
     // it): a run killed mid-write leaves at most this file, and the
     // redelivery after the lease truncates, rewrites and renames it.
-    let tmp = dir.join(format!(".{name}.tmp"));
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o600)
-        .open(&tmp)?;
+        .open(dir.join(format!(".{name}.tmp")))?;
     file.write_all(&mail.message)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, dir.join(&name))?;
-    // The new name is durable before the row is marked delivered.
-    std::fs::File::open(dir)?.sync_all()?;
-    Ok(())
+    Ok((file, name))
+}
+
+/// Most threads syncing files at once.
+const SYNC_THREADS: usize = 8;
+
+/// `sync_all` on every file, several at a time; results in order.
+fn sync_all_parallel(files: &[&File]) -> Vec<std::io::Result<()>> {
+    if files.len() <= 1 {
+        return files.iter().map(|f| f.sync_all()).collect();
+    }
+    let per = files.len().div_ceil(SYNC_THREADS);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = files
+            .chunks(per)
+            .map(|chunk| {
+                scope.spawn(move || chunk.iter().map(|f| f.sync_all()).collect::<Vec<_>>())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| vec![Err(std::io::Error::other("sync thread failed"))])
+            })
+            .collect()
+    })
 }

@@ -64,19 +64,18 @@ impl Tx<'_> {
         role: &str,
         handles: &[String],
     ) -> StoreResult<()> {
-        self.tx.execute(
-            "DELETE FROM domain_contacts WHERE domain = ?1 AND role = ?2",
-            params![domain, role],
-        )?;
-        let base: i64 = self.tx.query_row(
-            "SELECT COALESCE(MAX(pos), -1) + 1 FROM domain_contacts WHERE domain = ?1",
-            [domain],
-            |r| r.get(0),
-        )?;
+        self.tx
+            .prepare_cached("DELETE FROM domain_contacts WHERE domain = ?1 AND role = ?2")?
+            .execute(params![domain, role])?;
+        let base: i64 = self
+            .tx
+            .prepare_cached(
+                "SELECT COALESCE(MAX(pos), -1) + 1 FROM domain_contacts WHERE domain = ?1",
+            )?
+            .query_row([domain], |r| r.get(0))?;
         for (i, h) in handles.iter().enumerate() {
-            self.tx.execute(
-                "INSERT INTO domain_contacts (domain, role, pos, handle) VALUES (?1, ?2, ?3, ?4)",
-                params![domain, role, base + i as i64, h],
+            self.tx.prepare_cached(
+                "INSERT INTO domain_contacts (domain, role, pos, handle) VALUES (?1, ?2, ?3, ?4)")?.execute(params![domain, role, base + i as i64, h],
             )?;
         }
         Ok(())
@@ -90,16 +89,14 @@ impl Tx<'_> {
         lock: Option<bool>,
     ) -> StoreResult<()> {
         if let Some(h) = hold {
-            self.tx.execute(
-                "UPDATE domains SET client_hold = ?2 WHERE name = ?1",
-                params![domain, h],
-            )?;
+            self.tx
+                .prepare_cached("UPDATE domains SET client_hold = ?2 WHERE name = ?1")?
+                .execute(params![domain, h])?;
         }
         if let Some(l) = lock {
-            self.tx.execute(
-                "UPDATE domains SET client_lock = ?2 WHERE name = ?1",
-                params![domain, l],
-            )?;
+            self.tx
+                .prepare_cached("UPDATE domains SET client_lock = ?2 WHERE name = ?1")?
+                .execute(params![domain, l])?;
         }
         Ok(())
     }
@@ -117,28 +114,25 @@ impl Tx<'_> {
 
     /// Removes hosts no domain uses.
     pub fn remove_unused_hosts(&mut self) -> StoreResult<()> {
-        self.tx.execute(
-            "DELETE FROM hosts WHERE name NOT IN (SELECT host FROM domain_hosts)",
-            [],
-        )?;
+        self.tx
+            .prepare_cached("DELETE FROM hosts WHERE name NOT IN (SELECT host FROM domain_hosts)")?
+            .execute([])?;
         Ok(())
     }
 
     /// Sets a domain's expiry.
     pub fn set_expires(&mut self, domain: &str, expires: &str) -> StoreResult<()> {
-        self.tx.execute(
-            "UPDATE domains SET expires = ?2 WHERE name = ?1",
-            params![domain, expires],
-        )?;
+        self.tx
+            .prepare_cached("UPDATE domains SET expires = ?2 WHERE name = ?1")?
+            .execute(params![domain, expires])?;
         Ok(())
     }
 
     /// Records that a domain changed now.
     pub fn touch_domain(&mut self, domain: &str, now: &str) -> StoreResult<()> {
-        self.tx.execute(
-            "UPDATE domains SET updated = ?2 WHERE name = ?1",
-            params![domain, now],
-        )?;
+        self.tx
+            .prepare_cached("UPDATE domains SET updated = ?2 WHERE name = ?1")?
+            .execute(params![domain, now])?;
         Ok(())
     }
 
@@ -157,33 +151,34 @@ impl Tx<'_> {
         let mut values: Vec<rusqlite::types::Value> = vec![handle.to_string().into()];
         values.extend(person_values(p));
         values.push(now.to_string().into());
-        self.tx.execute(&sql, rusqlite::params_from_iter(values))?;
+        self.tx
+            .prepare_cached(&sql)?
+            .execute(rusqlite::params_from_iter(values))?;
         Ok(())
     }
 
     /// Deletes a person (the caller checked that no domain uses it).
     pub fn delete_person(&mut self, handle: &str) -> StoreResult<()> {
         self.tx
-            .execute("DELETE FROM persons WHERE handle = ?1", [handle])?;
+            .prepare_cached("DELETE FROM persons WHERE handle = ?1")?
+            .execute([handle])?;
         Ok(())
     }
 
     /// Records a change.
     pub fn insert_history(&mut self, h: &HistoryEntry<'_>) -> StoreResult<()> {
-        self.tx.execute(
+        self.tx.prepare_cached(
             "INSERT INTO history (object, at, server_trid, client_trid, registrar_id, action, before, after)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![h.object, h.at, h.server_trid, h.client_trid, h.registrar_id, h.action, h.before, h.after],
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?.execute(params![h.object, h.at, h.server_trid, h.client_trid, h.registrar_id, h.action, h.before, h.after],
         )?;
         Ok(())
     }
 
     /// Opens a pending request; at most one per object is open.
     pub fn insert_pending(&mut self, p: &PendingRequest<'_>) -> StoreResult<i64> {
-        self.tx.execute(
+        self.tx.prepare_cached(
             "INSERT INTO pending (kind, object, registrar_id, other_registrar, server_trid, client_trid, requested,
-                deadline, execute_at, mode, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            params![
+                deadline, execute_at, mode, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)")?.execute(params![
                 p.kind,
                 p.object,
                 p.registrar_id,
@@ -205,11 +200,8 @@ impl Tx<'_> {
         use rusqlite::OptionalExtension;
         Ok(self
             .tx
-            .query_row(
-                "SELECT kind FROM pending WHERE object = ?1 AND state = 'open'",
-                [object],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT kind FROM pending WHERE object = ?1 AND state = 'open'")?
+            .query_row([object], |r| r.get(0))
             .optional()?)
     }
 }
@@ -237,21 +229,20 @@ impl Tx<'_> {
         use rusqlite::OptionalExtension;
         Ok(self
             .tx
-            .query_row(
+            .prepare_cached(
                 "SELECT id, kind, registrar_id, other_registrar, mode, server_trid FROM pending
                  WHERE object = ?1 AND state = 'open'",
-                [object],
-                |r| {
-                    Ok(OpenPending {
-                        id: r.get(0)?,
-                        kind: r.get(1)?,
-                        registrar_id: r.get(2)?,
-                        other_registrar: r.get(3)?,
-                        mode: r.get(4)?,
-                        server_trid: r.get(5)?,
-                    })
-                },
-            )
+            )?
+            .query_row([object], |r| {
+                Ok(OpenPending {
+                    id: r.get(0)?,
+                    kind: r.get(1)?,
+                    registrar_id: r.get(2)?,
+                    other_registrar: r.get(3)?,
+                    mode: r.get(4)?,
+                    server_trid: r.get(5)?,
+                })
+            })
             .optional()?)
     }
 
@@ -281,10 +272,9 @@ impl Tx<'_> {
         registrar_id: u32,
         authinfo: &str,
     ) -> StoreResult<()> {
-        self.tx.execute(
+        self.tx.prepare_cached(
             "UPDATE domains SET registrar_id = ?2, authinfo = ?3, billing = 'registrar', zone_delete = 0
-             WHERE name = ?1",
-            params![domain, registrar_id, authinfo],
+             WHERE name = ?1")?.execute(params![domain, registrar_id, authinfo],
         )?;
         Ok(())
     }
@@ -296,23 +286,21 @@ impl Tx<'_> {
         holder: bool,
         zone_delete: bool,
     ) -> StoreResult<()> {
-        self.tx.execute(
-            "UPDATE domains SET billing = ?2, zone_delete = ?3 WHERE name = ?1",
-            params![
+        self.tx
+            .prepare_cached("UPDATE domains SET billing = ?2, zone_delete = ?3 WHERE name = ?1")?
+            .execute(params![
                 domain,
                 if holder { "holder" } else { "registrar" },
                 zone_delete
-            ],
-        )?;
+            ])?;
         Ok(())
     }
 
     /// Ends a redemption period (`undelete` restored the domain).
     pub fn clear_redemption(&mut self, domain: &str) -> StoreResult<()> {
-        self.tx.execute(
-            "UPDATE domains SET redemption_until = NULL WHERE name = ?1",
-            [domain],
-        )?;
+        self.tx
+            .prepare_cached("UPDATE domains SET redemption_until = NULL WHERE name = ?1")?
+            .execute([domain])?;
         Ok(())
     }
 }
@@ -338,7 +326,7 @@ impl Tx<'_> {
             ServerFlag::Hold => "UPDATE domains SET server_hold = ?2 WHERE name = ?1",
             ServerFlag::Lock => "UPDATE domains SET server_lock = ?2 WHERE name = ?1",
         };
-        Ok(self.tx.execute(sql, params![domain, on])? == 1)
+        Ok(self.tx.prepare_cached(sql)?.execute(params![domain, on])? == 1)
     }
 }
 

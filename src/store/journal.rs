@@ -2,7 +2,7 @@
 //! plus the deterministic text dump that golden tests compare.
 
 use super::{Store, StoreError, StoreResult, Tx};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
 
@@ -115,18 +115,17 @@ impl Tx<'_> {
     ) -> StoreResult<Option<PriorTransaction>> {
         Ok(self
             .tx
-            .query_row(
+            .prepare_cached(
                 "SELECT server_trid, text_sha256, reply FROM journal
                  WHERE registrar_id = ?1 AND client_trid = ?2 AND kind = 'transaction'",
-                params![registrar_id, client_trid],
-                |r| {
-                    Ok(PriorTransaction {
-                        server_trid: r.get(0)?,
-                        text_sha256: r.get(1)?,
-                        reply: r.get(2)?,
-                    })
-                },
-            )
+            )?
+            .query_row(params![registrar_id, client_trid], |r| {
+                Ok(PriorTransaction {
+                    server_trid: r.get(0)?,
+                    text_sha256: r.get(1)?,
+                    reply: r.get(2)?,
+                })
+            })
             .optional()?)
     }
 
@@ -136,9 +135,8 @@ impl Tx<'_> {
     pub fn mail_seen(&self, raw_sha256: &str) -> StoreResult<Option<String>> {
         Ok(self
             .tx
-            .query_row(
-                "SELECT server_trid FROM journal WHERE raw_sha256 = ?1 ORDER BY server_trid LIMIT 1",
-                [raw_sha256],
+            .prepare_cached(
+                "SELECT server_trid FROM journal WHERE raw_sha256 = ?1 ORDER BY server_trid LIMIT 1")?.query_row([raw_sha256],
                 |r| r.get(0),
             )
             .optional()?)
@@ -146,12 +144,11 @@ impl Tx<'_> {
 
     /// Writes the journal row (with the raw mail's digest).
     pub fn insert_journal(&mut self, e: &JournalEntry<'_>) -> StoreResult<()> {
-        self.tx.execute(
+        self.tx.prepare_cached(
             "INSERT INTO journal (server_trid, kind, received, processed, registrar_id, signer, client_trid,
                 text_sha256, transaction_name, object, result, codes, message_id, raw_mail, reply,
                 raw_sha256)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-            params![
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)")?.execute(params![
                 e.server_trid,
                 e.kind.as_str(),
                 e.received,
@@ -181,9 +178,8 @@ impl Tx<'_> {
         message: &[u8],
         now: &str,
     ) -> StoreResult<i64> {
-        self.tx.execute(
-            "INSERT INTO outbox (server_trid, recipient, created, message, next_attempt) VALUES (?1, ?2, ?3, ?4, ?3)",
-            params![server_trid, recipient, now, message],
+        self.tx.prepare_cached(
+            "INSERT INTO outbox (server_trid, recipient, created, message, next_attempt) VALUES (?1, ?2, ?3, ?4, ?3)")?.execute(params![server_trid, recipient, now, message],
         )?;
         Ok(self.tx.last_insert_rowid())
     }
@@ -227,22 +223,59 @@ impl Store {
     /// Claims a due mail for one delivery attempt until `lease_until`; false if
     /// another run claimed or delivered it first (parallel `process` runs).
     pub fn outbox_claim(&mut self, id: i64, now: &str, lease_until: &str) -> StoreResult<bool> {
-        let n = self.conn.execute(
-            "UPDATE outbox SET next_attempt = ?3 WHERE id = ?1 AND delivered IS NULL AND next_attempt <= ?2",
-            params![id, now, lease_until],
+        let n = self.conn.prepare_cached(
+            "UPDATE outbox SET next_attempt = ?3 WHERE id = ?1 AND delivered IS NULL AND next_attempt <= ?2")?.execute(params![id, now, lease_until],
         )?;
         Ok(n == 1)
     }
 
+    /// Claims several due mails in one commit ([`Store::outbox_claim`]);
+    /// returns the ids claimed.
+    pub fn outbox_claim_all(
+        &mut self,
+        ids: &[i64],
+        now: &str,
+        lease_until: &str,
+    ) -> StoreResult<Vec<i64>> {
+        self.write(|tx| {
+            let mut stmt = tx.tx.prepare_cached(
+                "UPDATE outbox SET next_attempt = ?3 WHERE id = ?1 AND delivered IS NULL AND next_attempt <= ?2",
+            )?;
+            let mut claimed = Vec::with_capacity(ids.len());
+            for id in ids {
+                if stmt.execute(params![id, now, lease_until])? == 1 {
+                    claimed.push(*id);
+                }
+            }
+            Ok::<_, StoreError>(claimed)
+        })
+    }
+
+    /// Records attempts in one commit: `None` delivered at `now`, or
+    /// `Some((error, next attempt))`.
+    pub fn outbox_settle(
+        &mut self,
+        outcomes: &[(i64, Option<(String, String)>)],
+        now: &str,
+    ) -> StoreResult<()> {
+        self.write(|tx| {
+            for (id, outcome) in outcomes {
+                match outcome {
+                    None => delivered(&tx.tx, *id, now)?,
+                    Some((error, next)) => {
+                        tx.tx.prepare_cached(
+                            "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt = ?3 WHERE id = ?1")?.execute(params![id, error, next],
+                        )?;
+                    }
+                }
+            }
+            Ok::<_, StoreError>(())
+        })
+    }
+
     /// Marks a mail delivered.
     pub fn outbox_delivered(&mut self, id: i64, now: &str) -> StoreResult<()> {
-        self.conn.execute(
-            "UPDATE outbox SET delivered = ?2, attempts = attempts + 1, last_error = NULL,
-                message = CASE WHEN purge_on_delivery = 1 THEN X'' ELSE message END
-             WHERE id = ?1",
-            params![id, now],
-        )?;
-        Ok(())
+        delivered(&self.conn, id, now)
     }
 
     /// How many capped mails went to `recipient` since `since`, and the
@@ -252,20 +285,20 @@ impl Store {
         recipient: &str,
         since: &str,
     ) -> StoreResult<(u32, Option<String>)> {
-        Ok(self.conn.query_row(
-            "SELECT COUNT(*), MIN(delivered) FROM outbox
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT COUNT(*), MIN(delivered) FROM outbox
              WHERE capped = 1 AND recipient = ?1 AND delivered IS NOT NULL AND delivered > ?2",
-            params![recipient, since],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?)
+            )?
+            .query_row(params![recipient, since], |r| Ok((r.get(0)?, r.get(1)?)))?)
     }
 
     /// Holds a mail back until `until` without counting an attempt (the cap).
     pub fn outbox_hold(&mut self, id: i64, until: &str) -> StoreResult<()> {
-        self.conn.execute(
-            "UPDATE outbox SET next_attempt = ?2 WHERE id = ?1",
-            params![id, until],
-        )?;
+        self.conn
+            .prepare_cached("UPDATE outbox SET next_attempt = ?2 WHERE id = ?1")?
+            .execute(params![id, until])?;
         Ok(())
     }
 
@@ -274,9 +307,8 @@ impl Store {
     /// (A mail queued with [`Tx::purge_on_delivery`] loses its body once
     /// delivered: it carried a holder's one-time token.)
     pub fn outbox_failed(&mut self, id: i64, error: &str, next_attempt: &str) -> StoreResult<()> {
-        self.conn.execute(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt = ?3 WHERE id = ?1",
-            params![id, error, next_attempt],
+        self.conn.prepare_cached(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt = ?3 WHERE id = ?1")?.execute(params![id, error, next_attempt],
         )?;
         Ok(())
     }
@@ -382,6 +414,18 @@ impl From<std::convert::Infallible> for StoreError {
     fn from(e: std::convert::Infallible) -> Self {
         match e {}
     }
+}
+
+/// Marks one outbox row delivered (a delivered purge-on-delivery mail keeps
+/// no body).
+fn delivered(conn: &Connection, id: i64, now: &str) -> StoreResult<()> {
+    conn.prepare_cached(
+        "UPDATE outbox SET delivered = ?2, attempts = attempts + 1, last_error = NULL,
+            message = CASE WHEN purge_on_delivery = 1 THEN X'' ELSE message END
+         WHERE id = ?1",
+    )?
+    .execute(params![id, now])?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -23,15 +23,13 @@ pub struct Movement<'a> {
 }
 
 pub(super) fn book(tx: &rusqlite::Transaction<'_>, m: &Movement<'_>) -> StoreResult<i64> {
-    let balance: i64 = tx.query_row(
-        "UPDATE registrars SET credit_cents = credit_cents + ?2 WHERE id = ?1 RETURNING credit_cents",
-        params![m.registrar_id, m.amount_cents],
+    let balance: i64 = tx.prepare_cached(
+        "UPDATE registrars SET credit_cents = credit_cents + ?2 WHERE id = ?1 RETURNING credit_cents")?.query_row(params![m.registrar_id, m.amount_cents],
         |r| r.get(0),
     )?;
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO ledger (registrar_id, at, server_trid, object, kind, amount_cents, balance_cents)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![m.registrar_id, m.at, m.server_trid, m.object, m.kind, m.amount_cents, balance],
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?.execute(params![m.registrar_id, m.at, m.server_trid, m.object, m.kind, m.amount_cents, balance],
     )?;
     Ok(balance)
 }
@@ -42,11 +40,8 @@ impl Tx<'_> {
         use rusqlite::OptionalExtension;
         let b: Option<i64> = self
             .tx
-            .query_row(
-                "SELECT credit_cents FROM registrars WHERE id = ?1",
-                [registrar_id],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT credit_cents FROM registrars WHERE id = ?1")?
+            .query_row([registrar_id], |r| r.get(0))
             .optional()?;
         Ok(b.unwrap_or(0))
     }
@@ -61,14 +56,13 @@ impl Tx<'_> {
         use rusqlite::OptionalExtension;
         Ok(self
             .tx
-            .query_row(
+            .prepare_cached(
                 "SELECT l.id, l.kind, -l.amount_cents, l.at, l.registrar_id FROM ledger l
                  WHERE l.server_trid = ?1 AND l.object = ?2 AND l.amount_cents < 0
                    AND NOT EXISTS (SELECT 1 FROM ledger r WHERE r.refund_of = l.id)
                  ORDER BY l.id LIMIT 1",
-                params![server_trid, object],
-                charge_row,
-            )
+            )?
+            .query_row(params![server_trid, object], charge_row)
             .optional()?)
     }
 
@@ -85,10 +79,9 @@ impl Tx<'_> {
                 amount_cents: c.cents,
             },
         )?;
-        self.tx.execute(
+        self.tx.prepare_cached(
             "UPDATE ledger SET refund_of = ?1, object = (SELECT object FROM ledger WHERE id = ?1)
-             WHERE id = last_insert_rowid()",
-            [c.id],
+             WHERE id = last_insert_rowid()")?.execute([c.id],
         )?;
         Ok(balance)
     }

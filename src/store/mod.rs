@@ -16,6 +16,7 @@ mod objects;
 mod reads;
 mod registry;
 mod schema;
+mod seed;
 mod timeline;
 mod whois;
 mod zone;
@@ -25,7 +26,10 @@ pub use journal::{JournalEntry, JournalKind, OutboxMail, PriorTransaction, raw_d
 pub use ledger::Movement;
 pub use reads::{DomainFlags, DomainRow, PersonRow};
 pub use registry::{CertRow, NewRegistrar, Refused, Registrar, RegistrarStatus};
+pub use seed::Seed;
 pub use timeline::{Charge, Closing, LogEntry, QcRow, RequestRow};
+pub use whois::{WhoisDomain, WhoisPerson, WhoisReader, WhoisSnapshot};
+pub use zone::{ZoneDomain, ZoneHost, ZoneSerialRow};
 
 use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 use std::path::Path;
@@ -65,6 +69,10 @@ impl From<rusqlite::Error> for StoreError {
 /// Shorthand for store results.
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Prepared statements kept per connection: every statement of a mail's
+/// path stays prepared across mails.
+const STATEMENT_CACHE: usize = 256;
+
 /// An open registry database.
 #[derive(Debug)]
 pub struct Store {
@@ -77,6 +85,45 @@ pub struct Tx<'a> {
     tx: rusqlite::Transaction<'a>,
 }
 
+/// A group commit in progress ([`Store::write_group`]).
+#[derive(Debug)]
+pub struct Group<'a> {
+    tx: Tx<'a>,
+    /// A savepoint could not be released or rolled back: the whole group
+    /// is rolled back, whatever the units returned.
+    broken: Option<StoreError>,
+}
+
+impl Group<'_> {
+    /// Runs `f` as one atomic unit of the group: kept if it returns Ok,
+    /// rolled back alone (the rest of the group stands) if it returns Err.
+    pub fn unit<T, E>(&mut self, f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        if let Some(e) = &self.broken {
+            return Err(StoreError::Corrupt(format!("group abandoned: {e}")).into());
+        }
+        self.savepoint("SAVEPOINT unit")?;
+        let value = f(&mut self.tx);
+        let end = if value.is_ok() {
+            "RELEASE unit"
+        } else {
+            "ROLLBACK TO unit; RELEASE unit"
+        };
+        self.savepoint(end)?;
+        value
+    }
+
+    fn savepoint(&mut self, sql: &str) -> Result<(), StoreError> {
+        self.tx.tx.execute_batch(sql).map_err(|e| {
+            let e = StoreError::from(e);
+            self.broken = Some(StoreError::Corrupt(e.to_string()));
+            e
+        })
+    }
+}
+
 impl Store {
     /// Opens (creating if needed) the database file and migrates it.
     pub fn open(path: &Path, busy_timeout: Duration) -> StoreResult<Store> {
@@ -85,6 +132,7 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Self::migrated(conn)
     }
 
@@ -113,6 +161,41 @@ impl Store {
         let value = f(&mut tx)?;
         tx.tx.commit().map_err(StoreError::from)?;
         Ok(value)
+    }
+
+    /// Runs `f` in one IMMEDIATE transaction holding several independently
+    /// atomic units ([`Group::unit`]: a savepoint each) and commits once: a
+    /// group commit. A unit whose closure fails is rolled back alone.
+    pub fn write_group<T>(&mut self, f: impl FnOnce(&mut Group<'_>) -> T) -> StoreResult<T> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut group = Group {
+            tx: Tx { tx },
+            broken: None,
+        };
+        let value = f(&mut group);
+        if let Some(e) = group.broken {
+            // Dropping the transaction rolls every unit back.
+            return Err(e);
+        }
+        group.tx.tx.commit()?;
+        Ok(value)
+    }
+
+    /// A second connection to the same database file for reading on another
+    /// thread; `None` for an in-memory database.
+    pub fn reader(&self, busy_timeout: Duration) -> StoreResult<Option<Store>> {
+        let Some(path) = self.conn.path().filter(|p| !p.is_empty()) else {
+            return Ok(None);
+        };
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(busy_timeout)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        Ok(Some(Store { conn }))
     }
 
     /// Runs `f` in a transaction that is always rolled back (dry runs, `check`).

@@ -9,18 +9,20 @@ use rusqlite::{OptionalExtension, params, params_from_iter};
 impl Tx<'_> {
     /// Next value of a named sequence.
     pub fn next_sequence(&mut self, name: &str) -> StoreResult<i64> {
-        Ok(self.tx.query_row(
-            "UPDATE sequences SET value = value + 1 WHERE name = ?1 RETURNING value",
-            [name],
-            |r| r.get(0),
-        )?)
+        Ok(self
+            .tx
+            .prepare_cached(
+                "UPDATE sequences SET value = value + 1 WHERE name = ?1 RETURNING value",
+            )?
+            .query_row([name], |r| r.get(0))?)
     }
 
     /// Whether a domain is registered.
     pub fn domain_exists(&self, name: &str) -> StoreResult<bool> {
         Ok(self
             .tx
-            .query_row("SELECT 1 FROM domains WHERE name = ?1", [name], |_| Ok(()))
+            .prepare_cached("SELECT 1 FROM domains WHERE name = ?1")?
+            .query_row([name], |_| Ok(()))
             .optional()?
             .is_some())
     }
@@ -29,11 +31,8 @@ impl Tx<'_> {
     pub fn person_owner(&self, handle: &str) -> StoreResult<Option<u32>> {
         Ok(self
             .tx
-            .query_row(
-                "SELECT registrar_id FROM persons WHERE handle = ?1",
-                [handle],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT registrar_id FROM persons WHERE handle = ?1")?
+            .query_row([handle], |r| r.get(0))
             .optional()?)
     }
 
@@ -59,7 +58,9 @@ impl Tx<'_> {
             vec![handle.to_string().into(), i64::from(registrar_id).into()];
         values.extend(person_values(p));
         values.push(now.to_string().into());
-        self.tx.execute(&sql, params_from_iter(values))?;
+        self.tx
+            .prepare_cached(&sql)?
+            .execute(params_from_iter(values))?;
         Ok(())
     }
 
@@ -67,7 +68,8 @@ impl Tx<'_> {
     pub fn host_addresses(&self, host: &str) -> StoreResult<Option<Vec<String>>> {
         let exists = self
             .tx
-            .query_row("SELECT 1 FROM hosts WHERE name = ?1", [host], |_| Ok(()))
+            .prepare_cached("SELECT 1 FROM hosts WHERE name = ?1")?
+            .query_row([host], |_| Ok(()))
             .optional()?;
         if exists.is_none() {
             return Ok(None);
@@ -83,12 +85,11 @@ impl Tx<'_> {
     pub fn host_used_by_others(&self, host: &str, registrar_id: u32) -> StoreResult<bool> {
         Ok(self
             .tx
-            .query_row(
+            .prepare_cached(
                 "SELECT 1 FROM domain_hosts h JOIN domains d ON d.name = h.domain
                  WHERE h.host = ?1 AND d.registrar_id <> ?2 LIMIT 1",
-                params![host, registrar_id],
-                |_| Ok(()),
-            )
+            )?
+            .query_row(params![host, registrar_id], |_| Ok(()))
             .optional()?
             .is_some())
     }
@@ -102,18 +103,16 @@ impl Tx<'_> {
         expires: &str,
         authinfo: &str,
     ) -> StoreResult<()> {
-        self.tx.execute(
-            "INSERT INTO domains (name, registrar_id, created, expires, updated, authinfo) VALUES (?1, ?2, ?3, ?4, ?3, ?5)",
-            params![d.name, registrar_id, now, expires, authinfo],
+        self.tx.prepare_cached(
+            "INSERT INTO domains (name, registrar_id, created, expires, updated, authinfo) VALUES (?1, ?2, ?3, ?4, ?3, ?5)")?.execute(params![d.name, registrar_id, now, expires, authinfo],
         )?;
         let mut contacts: Vec<(&str, &str)> = vec![("registrant", d.registrant.as_str())];
         contacts.extend(d.admin_c.iter().map(|h| ("admin-c", h.as_str())));
         contacts.extend(d.tech_c.iter().map(|h| ("tech-c", h.as_str())));
         contacts.extend(d.zone_c.iter().map(|h| ("zone-c", h.as_str())));
         for (pos, (role, handle)) in contacts.iter().enumerate() {
-            self.tx.execute(
-                "INSERT INTO domain_contacts (domain, role, pos, handle) VALUES (?1, ?2, ?3, ?4)",
-                params![d.name, role, pos, handle],
+            self.tx.prepare_cached(
+                "INSERT INTO domain_contacts (domain, role, pos, handle) VALUES (?1, ?2, ?3, ?4)")?.execute(params![d.name, role, pos, handle],
             )?;
         }
         put_nameservers(&self.tx, &d.name, &d.nameservers, now)?;
@@ -168,25 +167,23 @@ pub(super) fn put_nameservers(
     list: &[crate::template::Nameserver],
     now: &str,
 ) -> StoreResult<()> {
-    tx.execute("DELETE FROM domain_hosts WHERE domain = ?1", [domain])?;
+    tx.prepare_cached("DELETE FROM domain_hosts WHERE domain = ?1")?
+        .execute([domain])?;
     for (pos, ns) in list.iter().enumerate() {
-        tx.execute(
-            "INSERT OR IGNORE INTO hosts (name, created) VALUES (?1, ?2)",
-            params![ns.host, now],
-        )?;
+        tx.prepare_cached("INSERT OR IGNORE INTO hosts (name, created) VALUES (?1, ?2)")?
+            .execute(params![ns.host, now])?;
         if !ns.addresses.is_empty() {
-            tx.execute("DELETE FROM host_addresses WHERE host = ?1", [&ns.host])?;
+            tx.prepare_cached("DELETE FROM host_addresses WHERE host = ?1")?
+                .execute([&ns.host])?;
             for (i, addr) in ns.addresses.iter().enumerate() {
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT INTO host_addresses (host, pos, address) VALUES (?1, ?2, ?3)",
-                    params![ns.host, i, addr],
-                )?;
+                )?
+                .execute(params![ns.host, i, addr])?;
             }
         }
-        tx.execute(
-            "INSERT INTO domain_hosts (domain, pos, host) VALUES (?1, ?2, ?3)",
-            params![domain, pos, ns.host],
-        )?;
+        tx.prepare_cached("INSERT INTO domain_hosts (domain, pos, host) VALUES (?1, ?2, ?3)")?
+            .execute(params![domain, pos, ns.host])?;
     }
     Ok(())
 }

@@ -136,11 +136,10 @@ struct DomainHead {
 
 fn domain_head(conn: &Connection, name: &str) -> StoreResult<Option<DomainHead>> {
     Ok(conn
-        .query_row(
+        .prepare_cached(
             "SELECT name, registrar_id, created, expires, client_hold, client_lock, server_hold, server_lock,
                 authinfo, billing, zone_delete, redemption_until, release_at
-             FROM domains WHERE name = ?1",
-            [name],
+             FROM domains WHERE name = ?1")?.query_row([name],
             |r| {
                 let flags = DomainFlags {
                     client_hold: r.get(4)?,
@@ -192,19 +191,15 @@ pub(super) fn load_domain(conn: &Connection, name: &str) -> StoreResult<Option<D
         .query_map([&h.name], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<Vec<_>, _>>()?;
     let pending: Option<String> = conn
-        .query_row(
-            "SELECT kind FROM pending WHERE object = ?1 AND state = 'open'",
-            [&h.name],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT kind FROM pending WHERE object = ?1 AND state = 'open'")?
+        .query_row([&h.name], |r| r.get(0))
         .optional()?;
     let nameservers = domain_nameservers(conn, &h.name)?;
     let qc = conn
-        .query_row(
+        .prepare_cached(
             "SELECT 1 FROM qc WHERE domain = ?1 AND state IN ('selected', 'correction')",
-            [&h.name],
-            |_| Ok(()),
-        )
+        )?
+        .query_row([&h.name], |_| Ok(()))
         .optional()?
         .is_some();
     let phase = Phase {
@@ -252,11 +247,10 @@ fn lines(s: String) -> Vec<String> {
 pub(super) fn load_person(conn: &Connection, handle: &str) -> StoreResult<Option<PersonRow>> {
     type Raw = (PersonRow, String);
     let row: Option<Raw> = conn
-        .query_row(
+        .prepare_cached(
             "SELECT handle, registrar_id, type, personname, organization, street, postal_code, city, country,
                 phone, fax, email, hide_phone, hide_fax, hide_email, remarks, created, updated
-             FROM persons WHERE handle = ?1",
-            [handle],
+             FROM persons WHERE handle = ?1")?.query_row([handle],
             |r| {
                 let data = PersonCreate {
                     kind: PersonType::Nat,

@@ -95,7 +95,8 @@ impl Store {
         self.write(|tx| {
             let taken = tx
                 .tx
-                .query_row("SELECT 1 FROM registrars WHERE id = ?1", [r.id], |_| Ok(()))
+                .prepare_cached("SELECT 1 FROM registrars WHERE id = ?1")?
+                .query_row([r.id], |_| Ok(()))
                 .optional()?;
             if taken.is_some() {
                 return Ok(Err(Refused::IdTaken));
@@ -103,10 +104,11 @@ impl Store {
             if let Some(other) = cert_owner(tx, r.fingerprint)? {
                 return Ok(Err(Refused::KeyOwnedBy(other)));
             }
-            tx.tx.execute(
-                "INSERT INTO registrars (id, name, email, created) VALUES (?1, ?2, ?3, ?4)",
-                params![r.id, r.name, r.email, now],
-            )?;
+            tx.tx
+                .prepare_cached(
+                    "INSERT INTO registrars (id, name, email, created) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![r.id, r.name, r.email, now])?;
             insert_cert(tx, r.id, r.fingerprint, r.cert, r.key_handles, now)?;
             Ok::<_, StoreError>(Ok(()))
         })
@@ -121,9 +123,8 @@ impl Store {
         now: &str,
     ) -> StoreResult<bool> {
         self.write(|tx| {
-            let n = tx.tx.execute(
-                "INSERT OR IGNORE INTO registrars (id, name, email, created) VALUES (?1, ?2, ?3, ?4)",
-                params![id, name, email, now],
+            let n = tx.tx.prepare_cached(
+                "INSERT OR IGNORE INTO registrars (id, name, email, created) VALUES (?1, ?2, ?3, ?4)")?.execute(params![id, name, email, now],
             )?;
             Ok::<_, StoreError>(n == 1)
         })
@@ -133,7 +134,7 @@ impl Store {
     pub fn registrars(&self) -> StoreResult<Vec<Registrar>> {
         let mut stmt = self
             .conn
-            .prepare("SELECT id, name, email, status FROM registrars ORDER BY id")?;
+            .prepare_cached("SELECT id, name, email, status FROM registrars ORDER BY id")?;
         let rows = stmt
             .query_map([], registrar_row)?
             .collect::<Result<Vec<_>, _>>()?;
@@ -144,11 +145,8 @@ impl Store {
     pub fn registrar(&self, id: u32) -> StoreResult<Option<Registrar>> {
         let row = self
             .conn
-            .query_row(
-                "SELECT id, name, email, status FROM registrars WHERE id = ?1",
-                [id],
-                registrar_row,
-            )
+            .prepare_cached("SELECT id, name, email, status FROM registrars WHERE id = ?1")?
+            .query_row([id], registrar_row)
             .optional()?;
         row.map(to_registrar).transpose()
     }
@@ -169,10 +167,10 @@ impl Store {
 
     /// Sets a registrar's standing; false if unknown.
     pub fn set_registrar_status(&mut self, id: u32, status: RegistrarStatus) -> StoreResult<bool> {
-        let n = self.conn.execute(
-            "UPDATE registrars SET status = ?2 WHERE id = ?1",
-            params![id, status.as_str()],
-        )?;
+        let n = self
+            .conn
+            .prepare_cached("UPDATE registrars SET status = ?2 WHERE id = ?1")?
+            .execute(params![id, status.as_str()])?;
         Ok(n == 1)
     }
 
@@ -200,10 +198,12 @@ impl Store {
         registrar_id: u32,
         fingerprint: &str,
     ) -> StoreResult<bool> {
-        let n = self.conn.execute(
-            "DELETE FROM certificates WHERE registrar_id = ?1 AND fingerprint = ?2",
-            params![registrar_id, fingerprint],
-        )?;
+        let n = self
+            .conn
+            .prepare_cached(
+                "DELETE FROM certificates WHERE registrar_id = ?1 AND fingerprint = ?2",
+            )?
+            .execute(params![registrar_id, fingerprint])?;
         Ok(n == 1)
     }
 
@@ -223,7 +223,8 @@ impl Store {
         let sql = format!("SELECT {CERT_COLUMNS} FROM certificates c WHERE c.fingerprint = ?1");
         Ok(self
             .conn
-            .query_row(&sql, [fingerprint], cert_row)
+            .prepare_cached(&sql)?
+            .query_row([fingerprint], cert_row)
             .optional()?)
     }
 
@@ -234,9 +235,8 @@ impl Store {
         fingerprint: &str,
         at: Option<&str>,
     ) -> StoreResult<bool> {
-        let n = self.conn.execute(
-            "UPDATE certificates SET retire_at = ?3 WHERE registrar_id = ?1 AND fingerprint = ?2",
-            params![registrar_id, fingerprint, at],
+        let n = self.conn.prepare_cached(
+            "UPDATE certificates SET retire_at = ?3 WHERE registrar_id = ?1 AND fingerprint = ?2")?.execute(params![registrar_id, fingerprint, at],
         )?;
         Ok(n == 1)
     }
@@ -291,11 +291,8 @@ pub enum Refused {
 fn cert_owner(tx: &Tx<'_>, fingerprint: &str) -> StoreResult<Option<u32>> {
     Ok(tx
         .tx
-        .query_row(
-            "SELECT registrar_id FROM certificates WHERE fingerprint = ?1",
-            [fingerprint],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT registrar_id FROM certificates WHERE fingerprint = ?1")?
+        .query_row([fingerprint], |r| r.get(0))
         .optional()?)
 }
 
@@ -307,16 +304,16 @@ fn insert_cert(
     handles: &[String],
     now: &str,
 ) -> StoreResult<()> {
-    tx.tx.execute(
+    tx.tx.prepare_cached(
         "INSERT INTO certificates (fingerprint, registrar_id, cert, added) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (fingerprint) DO UPDATE SET cert = excluded.cert",
-        params![fingerprint, registrar_id, cert, now],
+         ON CONFLICT (fingerprint) DO UPDATE SET cert = excluded.cert")?.execute(params![fingerprint, registrar_id, cert, now],
     )?;
     for handle in handles {
-        tx.tx.execute(
-            "INSERT OR IGNORE INTO cert_keys (key_handle, fingerprint) VALUES (?1, ?2)",
-            params![handle, fingerprint],
-        )?;
+        tx.tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO cert_keys (key_handle, fingerprint) VALUES (?1, ?2)",
+            )?
+            .execute(params![handle, fingerprint])?;
     }
     Ok(())
 }
@@ -337,11 +334,8 @@ impl Tx<'_> {
     pub fn key_warned(&self, fingerprint: &str, expires: &str) -> StoreResult<bool> {
         Ok(self
             .tx
-            .query_row(
-                "SELECT 1 FROM key_warnings WHERE fingerprint = ?1 AND expires = ?2",
-                params![fingerprint, expires],
-                |_| Ok(()),
-            )
+            .prepare_cached("SELECT 1 FROM key_warnings WHERE fingerprint = ?1 AND expires = ?2")?
+            .query_row(params![fingerprint, expires], |_| Ok(()))
             .optional()?
             .is_some())
     }
@@ -354,11 +348,12 @@ impl Tx<'_> {
         warned: &str,
         server_trid: &str,
     ) -> StoreResult<()> {
-        self.tx.execute(
-            "INSERT INTO key_warnings (fingerprint, expires, warned, server_trid)
+        self.tx
+            .prepare_cached(
+                "INSERT INTO key_warnings (fingerprint, expires, warned, server_trid)
              VALUES (?1, ?2, ?3, ?4)",
-            params![fingerprint, expires, warned, server_trid],
-        )?;
+            )?
+            .execute(params![fingerprint, expires, warned, server_trid])?;
         Ok(())
     }
 
@@ -366,9 +361,8 @@ impl Tx<'_> {
     pub fn registrar_status(&self, id: u32) -> StoreResult<Option<RegistrarStatus>> {
         let s: Option<String> = self
             .tx
-            .query_row("SELECT status FROM registrars WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
+            .prepare_cached("SELECT status FROM registrars WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))
             .optional()?;
         s.map(|s| RegistrarStatus::parse(&s)).transpose()
     }

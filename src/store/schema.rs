@@ -270,6 +270,20 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (fingerprint, expires)
     );
     "#,
+    // 5: zone files. Per zone, the highest SOA serial ever handed out
+    // (`issued`, taken before the file is written, so no serial is used
+    // twice) and the last one whose file was written (`published`, with the
+    // SHA-256 of that file's text without its serial): the serial moves only
+    // when the content does.
+    r#"
+    CREATE TABLE zone_serials (
+        zone TEXT PRIMARY KEY,
+        issued INTEGER NOT NULL,
+        published INTEGER,
+        digest TEXT,
+        published_at TEXT
+    );
+    "#,
 ];
 
 /// The newest schema version this build knows.

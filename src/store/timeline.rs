@@ -195,9 +195,8 @@ impl Tx<'_> {
     pub fn registrar_email(&self, id: u32) -> StoreResult<Option<String>> {
         Ok(self
             .tx
-            .query_row("SELECT email FROM registrars WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
+            .prepare_cached("SELECT email FROM registrars WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))
             .optional()?)
     }
 
@@ -205,11 +204,8 @@ impl Tx<'_> {
     pub fn is_registrar_address(&self, email: &str) -> StoreResult<bool> {
         Ok(self
             .tx
-            .query_row(
-                "SELECT 1 FROM registrars WHERE email = ?1 COLLATE NOCASE",
-                [email],
-                |_| Ok(()),
-            )
+            .prepare_cached("SELECT 1 FROM registrars WHERE email = ?1 COLLATE NOCASE")?
+            .query_row([email], |_| Ok(()))
             .optional()?
             .is_some())
     }
@@ -269,63 +265,58 @@ impl Tx<'_> {
 
     /// Closes an open request; false if it was not open.
     pub fn close_request(&mut self, id: i64, c: &Closing<'_>) -> StoreResult<bool> {
-        Ok(self.tx.execute(
+        Ok(self.tx.prepare_cached(
             "UPDATE pending SET state = ?2, outcome = ?3, closed = ?4, closed_by = ?5, note = ?6
-             WHERE id = ?1 AND state = 'open'",
-            params![id, c.state, c.outcome, c.at, c.by, c.note],
+             WHERE id = ?1 AND state = 'open'")?.execute(params![id, c.state, c.outcome, c.at, c.by, c.note],
         )? == 1)
     }
 
     /// Records how many reminders went out.
     pub fn set_reminders(&mut self, id: i64, n: u32) -> StoreResult<()> {
-        self.tx.execute(
-            "UPDATE pending SET reminders = ?2 WHERE id = ?1",
-            params![id, n],
-        )?;
+        self.tx
+            .prepare_cached("UPDATE pending SET reminders = ?2 WHERE id = ?1")?
+            .execute(params![id, n])?;
         Ok(())
     }
 
     /// Schedules the faulty-data end of a request.
     pub fn set_abort_at(&mut self, id: i64, at: &str) -> StoreResult<()> {
-        self.tx.execute(
-            "UPDATE pending SET abort_at = ?2 WHERE id = ?1 AND state = 'open'",
-            params![id, at],
-        )?;
+        self.tx
+            .prepare_cached("UPDATE pending SET abort_at = ?2 WHERE id = ?1 AND state = 'open'")?
+            .execute(params![id, at])?;
         Ok(())
     }
 
     /// Stores a token's hash for a request.
     pub fn insert_token(&mut self, sha256: &str, pending_id: i64, issued: &str) -> StoreResult<()> {
-        self.tx.execute(
-            "INSERT INTO tokens (sha256, pending_id, issued) VALUES (?1, ?2, ?3)",
-            params![sha256, pending_id, issued],
-        )?;
+        self.tx
+            .prepare_cached("INSERT INTO tokens (sha256, pending_id, issued) VALUES (?1, ?2, ?3)")?
+            .execute(params![sha256, pending_id, issued])?;
         Ok(())
     }
 
     /// Marks a queued mail to lose its body once delivered (a holder mail:
     /// its token must not stay readable in the database).
     pub fn purge_on_delivery(&mut self, outbox_id: i64) -> StoreResult<()> {
-        self.tx.execute(
-            "UPDATE outbox SET purge_on_delivery = 1 WHERE id = ?1",
-            [outbox_id],
-        )?;
+        self.tx
+            .prepare_cached("UPDATE outbox SET purge_on_delivery = 1 WHERE id = ?1")?
+            .execute([outbox_id])?;
         Ok(())
     }
 
     /// Marks a queued mail as counting against its recipient's hourly cap.
     pub fn cap_per_hour(&mut self, outbox_id: i64) -> StoreResult<()> {
         self.tx
-            .execute("UPDATE outbox SET capped = 1 WHERE id = ?1", [outbox_id])?;
+            .prepare_cached("UPDATE outbox SET capped = 1 WHERE id = ?1")?
+            .execute([outbox_id])?;
         Ok(())
     }
 
     /// Records that the holder mail with Message-ID tag `tag` concerns a request.
     pub fn insert_holder_mail(&mut self, tag: &str, pending_id: i64) -> StoreResult<()> {
-        self.tx.execute(
-            "INSERT INTO holder_mails (tag, pending_id) VALUES (?1, ?2)",
-            params![tag, pending_id],
-        )?;
+        self.tx
+            .prepare_cached("INSERT INTO holder_mails (tag, pending_id) VALUES (?1, ?2)")?
+            .execute(params![tag, pending_id])?;
         Ok(())
     }
 
@@ -342,11 +333,8 @@ impl Tx<'_> {
     pub fn token_request(&self, sha256: &str) -> StoreResult<Option<i64>> {
         Ok(self
             .tx
-            .query_row(
-                "SELECT pending_id FROM tokens WHERE sha256 = ?1",
-                [sha256],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT pending_id FROM tokens WHERE sha256 = ?1")?
+            .query_row([sha256], |r| r.get(0))
             .optional()?)
     }
 
@@ -381,25 +369,28 @@ impl Tx<'_> {
         );
         Ok(self
             .tx
-            .query_row(&sql, [now], |r| Ok((r.get(0)?, r.get(1)?)))
+            .prepare_cached(&sql)?
+            .query_row([now], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?)
     }
 
     /// Starts the redemption period of a deleted domain.
     pub fn set_redemption(&mut self, domain: &str, until: &str) -> StoreResult<()> {
-        self.tx.execute(
-            "UPDATE domains SET redemption_until = ?2, release_at = NULL WHERE name = ?1",
-            params![domain, until],
-        )?;
+        self.tx
+            .prepare_cached(
+                "UPDATE domains SET redemption_until = ?2, release_at = NULL WHERE name = ?1",
+            )?
+            .execute(params![domain, until])?;
         Ok(())
     }
 
     /// Ends the redemption period: the domain waits for its release.
     pub fn set_release(&mut self, domain: &str, at: &str) -> StoreResult<()> {
-        self.tx.execute(
-            "UPDATE domains SET redemption_until = NULL, release_at = ?2 WHERE name = ?1",
-            params![domain, at],
-        )?;
+        self.tx
+            .prepare_cached(
+                "UPDATE domains SET redemption_until = NULL, release_at = ?2 WHERE name = ?1",
+            )?
+            .execute(params![domain, at])?;
         Ok(())
     }
 
@@ -407,7 +398,8 @@ impl Tx<'_> {
     /// hosts no other domain uses are removed).
     pub fn remove_domain(&mut self, domain: &str) -> StoreResult<()> {
         self.tx
-            .execute("DELETE FROM domains WHERE name = ?1", [domain])?;
+            .prepare_cached("DELETE FROM domains WHERE name = ?1")?
+            .execute([domain])?;
         self.remove_unused_hosts()
     }
 
@@ -446,9 +438,8 @@ impl Tx<'_> {
         server_trid: &str,
         at: &str,
     ) -> StoreResult<()> {
-        self.tx.execute(
-            "INSERT INTO qc (domain, registrar_id, server_trid, selected) VALUES (?1, ?2, ?3, ?4)",
-            params![domain, registrar_id, server_trid, at],
+        self.tx.prepare_cached(
+            "INSERT INTO qc (domain, registrar_id, server_trid, selected) VALUES (?1, ?2, ?3, ?4)")?.execute(params![domain, registrar_id, server_trid, at],
         )?;
         Ok(())
     }
@@ -458,7 +449,11 @@ impl Tx<'_> {
         let sql = format!(
             "SELECT {QC_COLUMNS} FROM qc WHERE domain = ?1 AND state IN ('selected', 'correction')"
         );
-        Ok(self.tx.query_row(&sql, [domain], qc_row).optional()?)
+        Ok(self
+            .tx
+            .prepare_cached(&sql)?
+            .query_row([domain], qc_row)
+            .optional()?)
     }
 
     /// Every open quality-control case.
@@ -475,9 +470,8 @@ impl Tx<'_> {
         deadline: Option<&str>,
         closed: Option<&str>,
     ) -> StoreResult<()> {
-        self.tx.execute(
-            "UPDATE qc SET state = ?2, reason = COALESCE(?3, reason), deadline = ?4, closed = ?5 WHERE id = ?1",
-            params![id, state, reason, deadline, closed],
+        self.tx.prepare_cached(
+            "UPDATE qc SET state = ?2, reason = COALESCE(?3, reason), deadline = ?4, closed = ?5 WHERE id = ?1")?.execute(params![id, state, reason, deadline, closed],
         )?;
         Ok(())
     }
@@ -488,7 +482,11 @@ impl Tx<'_> {
             "SELECT {QC_COLUMNS} FROM qc WHERE state = 'correction' AND deadline <= ?1
              ORDER BY deadline, id LIMIT 1"
         );
-        Ok(self.tx.query_row(&sql, [now], qc_row).optional()?)
+        Ok(self
+            .tx
+            .prepare_cached(&sql)?
+            .query_row([now], qc_row)
+            .optional()?)
     }
 
     /// Records that the holder is billed directly for a renewal.
@@ -500,19 +498,19 @@ impl Tx<'_> {
         server_trid: &str,
         cents: i64,
     ) -> StoreResult<()> {
-        self.tx.execute(
-            "INSERT INTO holder_bills (domain, holder, at, server_trid, years, amount_cents)
+        self.tx
+            .prepare_cached(
+                "INSERT INTO holder_bills (domain, holder, at, server_trid, years, amount_cents)
              VALUES (?1, ?2, ?3, ?4, 1, ?5)",
-            params![domain, holder, at, server_trid, cents],
-        )?;
+            )?
+            .execute(params![domain, holder, at, server_trid, cents])?;
         Ok(())
     }
 
     /// Writes a line of the lifecycle log.
     pub fn log_event(&mut self, e: &LogEntry<'_>) -> StoreResult<()> {
-        self.tx.execute(
-            "INSERT INTO events (at, server_trid, object, event, actor, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![e.at, e.server_trid, e.object, e.event, e.actor, e.note],
+        self.tx.prepare_cached(
+            "INSERT INTO events (at, server_trid, object, event, actor, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?.execute(params![e.at, e.server_trid, e.object, e.event, e.actor, e.note],
         )?;
         Ok(())
     }

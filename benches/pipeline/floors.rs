@@ -1,0 +1,247 @@
+//! The stage breakdown: each stage of ours on the same mails, one thread,
+//! beside the floor of that stage (the library doing only the irreducible
+//! part), measured in the same run.
+
+use super::setup::{Bench, root};
+use openpgp::parse::Parse;
+use openpgp::parse::stream::{MessageStructure, VerificationHelper, VerifierBuilder};
+use openpgp::policy::StandardPolicy;
+use regmail::auth::{self, VerifiedBody, Window};
+use regmail::intake;
+use regmail::policy::{self, Act, Rules};
+use regmail::reply::{self, Envelope, ReplyData};
+use regmail::template::{self, Spec};
+use sequoia_openpgp as openpgp;
+use std::hint::black_box;
+use std::io::Read;
+use std::time::Instant;
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// One row of the table, seconds per template.
+pub struct Stage {
+    pub name: &'static str,
+    pub ours: f64,
+    pub floor: f64,
+    pub floor_is: &'static str,
+}
+
+/// Keeps a result from being optimised away.
+fn keep<T>(value: T) -> Res<()> {
+    black_box(value);
+    Ok(())
+}
+
+/// Mean seconds per item of `f` over `items`.
+fn per<T>(items: &[T], mut f: impl FnMut(&T) -> Res<()>) -> Res<f64> {
+    let start = Instant::now();
+    for item in items {
+        f(item)?;
+    }
+    Ok(start.elapsed().as_secs_f64() / items.len().max(1) as f64)
+}
+
+pub fn stages(bench: &mut Bench, mails: &[Vec<u8>]) -> Res<Vec<Stage>> {
+    let reg = &mut bench.registry;
+    let config = reg.config.clone();
+    let profile = config.profile()?.clone();
+    let now = bench.now;
+    let mut out = Vec::new();
+
+    let ours = per(mails, |m| {
+        black_box(intake::inspect(m, &config.mail));
+        Ok(())
+    })?;
+    let floor = per(mails, |m| {
+        keep(mail_parser::MessageParser::default().parse(m.as_slice()))
+    })?;
+    out.push(row("mail parse", ours, floor, "mail-parser parse"));
+
+    let blocks: Vec<String> = mails
+        .iter()
+        .map(|m| {
+            intake::inspect(m, &config.mail)
+                .signed_block
+                .ok_or("no block")
+        })
+        .collect::<Result<_, _>>()?;
+    let window = Window {
+        max_age: chrono::Duration::hours(72),
+        max_future: chrono::Duration::minutes(10),
+    };
+    let mut bodies = Vec::new();
+    let ours = per(&blocks, |b| {
+        bodies.push(auth::verify(b, &reg.store, now, window)?.map_err(|r| format!("{r:?}"))?);
+        Ok(())
+    })?;
+    let certs = vec![
+        openpgp::Cert::from_file(root().join("keys/alice.pub.asc"))?,
+        openpgp::Cert::from_file(root().join("keys/bob.pub.asc"))?,
+    ];
+    let p = StandardPolicy::new();
+    let floor = per(&blocks, |b| {
+        let helper = Preparsed(certs.clone());
+        let mut v =
+            VerifierBuilder::from_bytes(b.as_bytes())?.with_policy(&p, Some(now.into()), helper)?;
+        let mut text = Vec::new();
+        v.read_to_end(&mut text)?;
+        keep(text)
+    })?;
+    out.push(row(
+        "verify",
+        ours,
+        floor,
+        "sequoia verify, certificate parsed",
+    ));
+
+    let texts: Vec<&str> = bodies.iter().map(VerifiedBody::text).collect();
+    let envelope = per(&texts, |t| {
+        keep(template::parse_envelope(t, &config.limits))
+    })?;
+    let floor = per(&texts, |t| {
+        let mut r = quick_xml::Reader::from_str(t);
+        while !matches!(r.read_event()?, quick_xml::events::Event::Eof) {}
+        Ok(())
+    })?;
+    out.push(row("envelope", envelope, floor, "quick-xml events"));
+
+    let mut specs = Vec::new();
+    let whole = per(&texts, |t| {
+        let (_, parsed) = template::parse_template(t, &profile, &config.limits);
+        specs.push(parsed.map_err(|e| format!("{e:?}"))?.0);
+        Ok(())
+    })?;
+    let floor = per(&texts, |t| {
+        let object = t.split("<![CDATA[").nth(1).unwrap_or("");
+        let pairs: Vec<(&str, &str)> = object.lines().filter_map(|l| l.split_once(':')).collect();
+        keep(pairs)
+    })?;
+    out.push(row(
+        "objects",
+        (whole - envelope).max(0.0),
+        floor,
+        "key: value line split",
+    ));
+
+    let items: Vec<(&VerifiedBody, &Spec)> = bodies.iter().zip(&specs).collect();
+    let rules = Rules {
+        config: &config,
+        profile: &profile,
+    };
+    let ours = per(&items, |(body, spec)| {
+        reg.store.simulate(|tx| {
+            let act = Act {
+                registrar_id: body.signer().registrar_id,
+                now,
+                server_trid: "RM-BENCH",
+                client_trid: None,
+                dry_run: false,
+                secret: "bench-secret",
+            };
+            policy::apply(tx, body, spec, rules, act).map(|r| drop(black_box(r)))
+        })?;
+        Ok(())
+    })?;
+    let floor = per(&items, |_| {
+        reg.store.simulate(|tx| {
+            tx.next_sequence("handle").map(|n| {
+                black_box(n);
+            })
+        })?;
+        Ok(())
+    })?;
+    out.push(row("policy", ours, floor, "one indexed write, rolled back"));
+
+    out.push(commit(bench)?);
+    out.push(sign(bench, &bodies)?);
+    Ok(out)
+}
+
+fn row(name: &'static str, ours: f64, floor: f64, floor_is: &'static str) -> Stage {
+    Stage {
+        name,
+        ours,
+        floor,
+        floor_is,
+    }
+}
+
+/// A group commit of 64 templates' worth of writes, per template, beside
+/// the same number of writes committed by plain SQLite on a scratch file.
+fn commit(bench: &mut Bench) -> Res<Stage> {
+    const GROUP: usize = 64;
+    let rounds = 20;
+    let ours = per(&vec![(); rounds], |_| {
+        bench.registry.store.write_group(|g| {
+            for _ in 0..GROUP {
+                let _ = g.unit(|tx| tx.next_sequence("handle"));
+            }
+        })?;
+        Ok(())
+    })? / GROUP as f64;
+    let scratch = bench.dir.path().join("scratch.sqlite");
+    let conn = rusqlite::Connection::open(&scratch)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS n (k INTEGER PRIMARY KEY, v INTEGER); INSERT OR IGNORE INTO n VALUES (1, 0);")?;
+    let floor = per(&vec![(); rounds], |_| {
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        for _ in 0..GROUP {
+            conn.execute("UPDATE n SET v = v + 1 WHERE k = 1", [])?;
+        }
+        conn.execute_batch("COMMIT")?;
+        Ok(())
+    })? / GROUP as f64;
+    Ok(row(
+        "commit",
+        ours,
+        floor,
+        "SQLite FULL-sync commit of 64 writes / 64",
+    ))
+}
+
+/// Composing the signed reply (render, clearsign, MIME) beside clearsigning
+/// the same text alone.
+fn sign(bench: &Bench, bodies: &[VerifiedBody]) -> Res<Stage> {
+    let reg = &bench.registry;
+    let data: Vec<ReplyData> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, b)| ReplyData {
+            registrar_id: Some(b.signer().registrar_id),
+            transaction: Some("create".into()),
+            client_trid: Some(format!("S-{i}")),
+            object: Some(format!("bench-s{i}.at")),
+            quoted: Some(b.text().to_string()),
+            ..ReplyData::new(&format!("RM-{i}"), bench.now)
+        })
+        .collect();
+    let env = Envelope {
+        to: "hostmaster@alpine-domains.test",
+        in_reply_to: None,
+        message_id: None,
+    };
+    let ours = per(&data, |d| {
+        keep(reply::compose(&reg.config, &reg.key, d, &env, bench.now)?)
+    })?;
+    let texts: Vec<String> = data.iter().map(reply::render_body).collect();
+    let floor = per(&texts, |t| keep(reg.key.clearsign(t, bench.now)?))?;
+    Ok(row(
+        "reply sign",
+        ours,
+        floor,
+        "sequoia clearsign of the reply text",
+    ))
+}
+
+/// A verification helper with the certificates already parsed.
+struct Preparsed(Vec<openpgp::Cert>);
+
+impl VerificationHelper for Preparsed {
+    fn get_certs(&mut self, _: &[openpgp::KeyHandle]) -> openpgp::Result<Vec<openpgp::Cert>> {
+        Ok(self.0.clone())
+    }
+    fn check(&mut self, _: MessageStructure<'_>) -> openpgp::Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,117 @@
+//! `cargo bench --bench pipeline`: the issue 6 measurements, in one run.
+//!
+//! (a) pipe mode: the whole `regmail process` command per mail (start,
+//!     configuration, database with 1,000,000 domains and 1,000 registrar
+//!     certificates, verification, transaction, reply signing, delivery into
+//!     the file outbox), beside one `gpg --verify` process on the same
+//!     signed text, and the peak RSS of the `process` runs;
+//! (b) batch: `replay`'s engine on 10,000 different signed templates with
+//!     durable group commits (`synchronous=FULL`), templates per second;
+//! (c) the stage breakdown (mail parse, verify, envelope, objects, policy,
+//!     commit, reply sign), each beside its floor, measured in this run.
+//!
+//! `REGMAIL_BENCH_SCALE=0.1` shrinks the sizes for a quick look.
+
+mod floors;
+mod setup;
+
+use regmail::pipeline::{self, BatchOptions, Disposition};
+use regmail::reply::Outcome;
+use std::time::Instant;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let scale: f64 = std::env::var("REGMAIL_BENCH_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1.0);
+    let size = |n: f64| ((n * scale) as usize).max(10);
+    let started = Instant::now();
+    let mut bench = setup::Bench::new(size(1_000_000.0), size(1_000.0))?;
+    println!(
+        "setup: {} domains, {} certificates, in {:.1} s",
+        bench.domains,
+        bench.certificates,
+        started.elapsed().as_secs_f64()
+    );
+    let batch_mails = bench.mails("B", size(10_000.0))?;
+    let stage_mails = bench.mails("S", size(1_000.0).min(1_000))?;
+    let pipe_mails = bench.mails("P", 40)?;
+
+    let stages = floors::stages(&mut bench, &stage_mails)?;
+    let pipe = setup::pipe_mode(&bench, &pipe_mails)?;
+
+    let t = Instant::now();
+    let mut failures = 0usize;
+    pipeline::handle_batch(
+        &mut bench.registry,
+        &batch_mails,
+        BatchOptions::default(),
+        |_, r| {
+            let ok = matches!(&r, Ok(h) if matches!(
+                h.disposition,
+                Disposition::Answered(Outcome::Success | Outcome::Pending)
+            ));
+            if !ok {
+                if failures == 0 {
+                    eprintln!("first unsuccessful template: {r:?}");
+                }
+                failures += 1;
+            }
+        },
+    )?;
+    let batch = t.elapsed();
+    let per_template = batch.as_secs_f64() / batch_mails.len() as f64;
+
+    println!(
+        "\n(a) pipe mode, whole process per mail ({} mails)",
+        pipe_mails.len()
+    );
+    println!("  regmail process      {:>8.2} ms", pipe.process_ms);
+    println!("  gpg --verify         {:>8.2} ms", pipe.gpg_ms);
+    println!(
+        "  ratio                {:>8.2} x   (target <= 1.0)",
+        pipe.process_ms / pipe.gpg_ms
+    );
+    println!(
+        "  peak RSS             {:>8.1} MiB (target <= 20)",
+        pipe.peak_rss_kib as f64 / 1024.0
+    );
+    println!(
+        "\n(b) batch: {} templates in {:.2} s = {:.0} templates/s (target >= 5000), {} not successful",
+        batch_mails.len(),
+        batch.as_secs_f64(),
+        1.0 / per_template,
+        failures
+    );
+    println!("\n(c) stages, per template (one thread)");
+    println!(
+        "  {:<12} {:>10} {:>10} {:>7}",
+        "stage", "ours", "floor", "ratio"
+    );
+    let (mut ours, mut floor) = (0.0, 0.0);
+    for s in &stages {
+        println!(
+            "  {:<12} {:>7.1} us {:>7.1} us {:>6.2}x   ({})",
+            s.name,
+            s.ours * 1e6,
+            s.floor * 1e6,
+            s.ours / s.floor,
+            s.floor_is
+        );
+        ours += s.ours;
+        floor += s.floor;
+    }
+    println!(
+        "  {:<12} {:>7.1} us {:>7.1} us {:>6.2}x",
+        "sum",
+        ours * 1e6,
+        floor * 1e6,
+        ours / floor
+    );
+    println!(
+        "  batch cost per template {:.1} us = {:.2}x the sum of the floors (target <= 1.5)",
+        per_template * 1e6,
+        per_template / floor
+    );
+    Ok(())
+}

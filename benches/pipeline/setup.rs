@@ -1,0 +1,239 @@
+//! The benchmark registry: 1,000,000 domains, 1,000 registrar certificates,
+//! and fresh signed templates; the pipe-mode measurement.
+
+use nix::sys::resource::{UsageWho, getrusage};
+use regmail::app::{DEMO_NOW, setup, signed_mail};
+use regmail::auth::{SigningKey, parse_certificate};
+use regmail::clock::FixedClock;
+use regmail::config::Config;
+use regmail::pipeline::Registry;
+use regmail::store::Seed;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// A registrar that signs the templates.
+pub struct Sender {
+    pub id: u32,
+    pub email: &'static str,
+    pub key: SigningKey,
+    pub holder: &'static str,
+}
+
+/// The registry under test.
+pub struct Bench {
+    pub dir: tempfile::TempDir,
+    pub registry: Registry,
+    pub senders: Vec<Sender>,
+    pub domains: usize,
+    pub certificates: usize,
+    pub now: chrono::DateTime<chrono::Utc>,
+}
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+impl Bench {
+    pub fn new(domains: usize, certificates: usize) -> Res<Bench> {
+        let dir = tempfile::tempdir()?;
+        let now = chrono::DateTime::parse_from_rfc3339(DEMO_NOW)?.with_timezone(&chrono::Utc);
+        let keys = root().join("keys");
+        let mut registry = setup(
+            dir.path(),
+            &keys,
+            Some(&keys.join("trent.sec.asc")),
+            Config::default(),
+            now,
+        )?;
+        let stamp = regmail::reply::rfc3339(now);
+        let registered = registry.store.registrars()?.len();
+        for i in registered..certificates {
+            let id = 20_000 + i as u32;
+            let key = SigningKey::generate(&format!("Registrar {id} <r{id}@example.test>"), now)?;
+            let cert = parse_certificate(key.public_armored()?.as_bytes())?;
+            let email = format!("r{id}@example.test");
+            registry
+                .store
+                .add_registrar(id, &format!("Registrar {id}"), &email, &stamp)?;
+            let _ = registry.store.add_certificate(
+                id,
+                &cert.fingerprint,
+                &cert.bytes,
+                &cert.key_handles,
+                &stamp,
+            )?;
+        }
+        let senders = vec![
+            sender(
+                1001,
+                "hostmaster@alpine-domains.test",
+                "alice",
+                "SDA1-NICAT",
+            )?,
+            sender(1002, "robot@blue-registrar.test", "bob", "SDB1-NICAT")?,
+        ];
+        let expires = regmail::reply::rfc3339(now + chrono::Duration::days(365));
+        for (k, s) in senders.iter().enumerate() {
+            registry.store.seed(&Seed {
+                registrar_id: s.id,
+                holder: s.holder,
+                prefix: if k == 0 { "seeda" } else { "seedb" },
+                domains: (domains / senders.len()) as u64,
+                now: &stamp,
+                expires: &expires,
+            })?;
+        }
+        Ok(Bench {
+            dir,
+            registry,
+            senders,
+            domains,
+            certificates,
+            now,
+        })
+    }
+
+    /// `n` different signed mails: domain creates and person creates, from
+    /// two registrars in turn.
+    pub fn mails(&self, tag: &str, n: usize) -> Res<Vec<Vec<u8>>> {
+        let clock = FixedClock(self.now);
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            let s = &self.senders[i % self.senders.len()];
+            let trid = format!("{tag}-{i}");
+            let text = if i % 4 == 3 {
+                perscreate(s.id, &trid)
+            } else {
+                create(
+                    s.id,
+                    &trid,
+                    &format!("bench-{}{i}.at", tag.to_lowercase()),
+                    s.holder,
+                )
+            };
+            out.push(signed_mail(&s.key, s.id, s.email, &text, &clock)?);
+        }
+        Ok(out)
+    }
+}
+
+fn sender(id: u32, email: &'static str, name: &str, holder: &'static str) -> Res<Sender> {
+    let key = SigningKey::load(&root().join(format!("keys/{name}.sec.asc")))?;
+    Ok(Sender {
+        id,
+        email,
+        key,
+        holder,
+    })
+}
+
+fn header(registrar: u32, transaction: &str, trid: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"US-ASCII\"?>\n<regframe>\n<regheader>\n\
+         <version>1.1</version>\n<transaction>{transaction}</transaction>\n<count>1</count>\n\
+         <accept-language>en</accept-language>\n<registrar-id>{registrar}</registrar-id>\n\
+         <client-trid>{trid}</client-trid>\n</regheader>\n<regbody><![CDATA[\n\
+         Template Version: 5.0\n\n"
+    )
+}
+
+const FOOTER: &str = "\ncurrentNicAtTermsAndConditionsAccepted: Y\n]]></regbody>\n</regframe>\n";
+
+fn create(registrar: u32, trid: &str, domain: &str, holder: &str) -> String {
+    format!(
+        "{}domain:         {domain}\ncommand:        create\nregistrant:     {holder}\n\
+         tech-c:         {holder}\nnserver:        ns1.seed.example\n\
+         nserver:        ns2.seed.example\nsource:         AT-DOM\n{FOOTER}",
+        header(registrar, "create", trid)
+    )
+}
+
+fn perscreate(registrar: u32, trid: &str) -> String {
+    format!(
+        "{}nic-hdl:        AUTO\ncommand:        create\ntype:           NAT\n\
+         personname:     Anna Muster\nstreet address: Hauptstrasse 1\npostal code:    1010\n\
+         city:           Wien\ncountry:        AT\nphone:          +43 1 5056416\n\
+         e-mail:         anna@example.at\nsource:         AT-DOM\n{FOOTER}",
+        header(registrar, "perscreate", trid)
+    )
+}
+
+/// Pipe-mode figures.
+pub struct Pipe {
+    pub process_ms: f64,
+    pub gpg_ms: f64,
+    pub peak_rss_kib: i64,
+}
+
+/// Runs `regmail process` once per mail, then `gpg --verify` once per mail.
+pub fn pipe_mode(bench: &Bench, mails: &[Vec<u8>]) -> Res<Pipe> {
+    let bin = env!("CARGO_BIN_EXE_regmail");
+    let start = Instant::now();
+    for mail in mails {
+        let mut child = Command::new(bin)
+            .arg("--data-dir")
+            .arg(bench.dir.path())
+            .args(["--now", DEMO_NOW, "process"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()?;
+        child.stdin.take().ok_or("no stdin")?.write_all(mail)?;
+        let status = child.wait()?;
+        if !status.success() {
+            return Err(format!("regmail process exited {status}").into());
+        }
+    }
+    let process_ms = start.elapsed().as_secs_f64() * 1e3 / mails.len() as f64;
+    let peak_rss_kib = getrusage(UsageWho::RUSAGE_CHILDREN)?.max_rss();
+    let gpg_ms = gpg_verify(mails)?;
+    Ok(Pipe {
+        process_ms,
+        gpg_ms,
+        peak_rss_kib,
+    })
+}
+
+/// Mean wall time of `gpg --verify` on each mail's signed block.
+fn gpg_verify(mails: &[Vec<u8>]) -> Res<f64> {
+    let home = tempfile::tempdir()?;
+    let gpg = |args: &[&str]| {
+        Command::new("gpg")
+            .env("GNUPGHOME", home.path())
+            .args(["--batch", "--quiet"])
+            .args(args)
+            .stderr(Stdio::null())
+            .status()
+    };
+    for name in ["alice", "bob"] {
+        let key = root().join(format!("keys/{name}.pub.asc"));
+        gpg(&["--import", &key.to_string_lossy()])?;
+    }
+    let files: Vec<PathBuf> = mails
+        .iter()
+        .enumerate()
+        .map(|(i, m)| signed_block(home.path(), i, m))
+        .collect::<Res<_>>()?;
+    let start = Instant::now();
+    for f in &files {
+        if !gpg(&["--verify", &f.to_string_lossy()])?.success() {
+            return Err("gpg --verify failed".into());
+        }
+    }
+    Ok(start.elapsed().as_secs_f64() * 1e3 / files.len() as f64)
+}
+
+fn signed_block(dir: &Path, i: usize, mail: &[u8]) -> Res<PathBuf> {
+    let text = String::from_utf8_lossy(mail).replace("\r\n", "\n");
+    let begin = text
+        .find("-----BEGIN PGP SIGNED MESSAGE-----")
+        .ok_or("no signed block")?;
+    let end_marker = "-----END PGP SIGNATURE-----";
+    let end = text[begin..].find(end_marker).ok_or("no signature end")? + begin;
+    let path = dir.join(format!("mail{i}.asc"));
+    std::fs::write(&path, format!("{}\n", &text[begin..end + end_marker.len()]))?;
+    Ok(path)
+}
