@@ -393,9 +393,7 @@ fn sendmail_transport_delivers_or_keeps_the_mail() {
         } else {
             "#!/bin/sh\ncat > /dev/null\nexit 1\n".to_string()
         };
-        std::fs::write(&script, body).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        support::install_script(&script, &body);
     };
     std::fs::write(
         d.join("regmail.toml"),

@@ -26,6 +26,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod hardening;
+mod support;
 
 use hardening::*;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -324,11 +325,7 @@ fn failing_sendmail_defers_and_tick_delivers_exactly_once() {
         } else {
             "#!/bin/sh\ncat > /dev/null\necho 'queue file write error' >&2\nexit 75\n".to_string()
         };
-        // Written aside and renamed: never a half-written script.
-        let tmp = d.join("fake-sendmail.new");
-        std::fs::write(&tmp, body).unwrap();
-        chmod(&tmp, 0o755);
-        std::fs::rename(&tmp, &script).unwrap();
+        support::install_script(&script, &body);
     };
     let spooled = || std::fs::read_dir(&spool).unwrap().count();
     std::fs::write(

@@ -250,9 +250,7 @@ fn submit_pipes_to_sendmail() {
     let spool = d.join("spool");
     std::fs::create_dir(&spool).unwrap();
     let write_script = |body: String| {
-        std::fs::write(&script, body).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        support::install_script(&script, &body);
     };
     let s = spool.display();
     write_script(format!(

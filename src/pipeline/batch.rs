@@ -104,7 +104,6 @@ pub fn handle_batch<M: AsRef<[u8]> + Sync>(
             }
             commit_group(&mut writer, batch, &mut each);
         }
-        next.store(mails.len(), Ordering::Relaxed);
     });
     Ok(())
 }

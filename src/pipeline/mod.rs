@@ -7,8 +7,10 @@
 //! Data flow: intake -> auth -> (who may get a reply) -> lifecycle catch-up
 //! -> template -> policy -> store, reply, lifecycle notices; a holder's
 //! `CONFIRM`/`REJECT`/`OBJECT <token>` mail goes to `answer` instead; see
-//! ARCHITECTURE.md. `timer` runs the lifecycle without a mail (tick,
-//! projected reads, operator decisions). Invariants: a reply only ever goes
+//! ARCHITECTURE.md. `batch` runs many mails (`replay`): checks ahead on
+//! worker threads, several mails per commit; `record` writes what a handled
+//! mail leaves (journal row, queued reply). `timer` runs the lifecycle
+//! without a mail (tick, projected reads, operator decisions). Invariants: a reply only ever goes
 //! to a registrar's registered address (notices: also a holder's address on
 //! file); unattributable and automatic mail is journaled and dropped; the
 //! same bytes twice are one mail (`Duplicate`: nothing written); only a
@@ -251,6 +253,9 @@ fn apply_mail(
 
 /// One log line per handled mail: who, what, the result, codes, time taken.
 fn log_handled(handled: &Handled, started: Instant) {
+    if !tracing::enabled!(tracing::Level::INFO) {
+        return;
+    }
     let codes: Vec<String> = handled.codes.iter().map(u16::to_string).collect();
     tracing::info!(
         registrar = handled.registrar_id.map_or_else(|| "-".to_string(), |r| r.to_string()),

@@ -21,7 +21,7 @@ pub use billing::money;
 pub use held::{
     Execution, Expiry, Moment, end, end_redemption, execute, expire, parse_time, release,
 };
-pub use render::View;
+pub use render::{View, person_data};
 
 use crate::auth::VerifiedBody;
 use crate::config::{Config, Profile};

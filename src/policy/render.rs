@@ -42,12 +42,20 @@ pub fn domain_pairs(d: &DomainRow, command: &str) -> Vec<(String, String)> {
 
 /// A person as `key: value` pairs of a `persupdate`.
 pub fn person_pairs(p: &PersonRow, view: View) -> Vec<(String, String)> {
-    let d = &p.data;
     let mut out = vec![
         ("nic-hdl".to_string(), p.handle.clone()),
         ("command".to_string(), "update".to_string()),
-        ("type".to_string(), d.kind.as_str().to_string()),
     ];
+    out.extend(person_data(p, view));
+    out
+}
+
+/// A person's data as `key: value` pairs, `type:` to `e-mail:`; the public
+/// view leaves out what the person asked to hide and the remarks, the full
+/// view adds the hide flags and the remarks. WHOIS shows the public view.
+pub fn person_data(p: &PersonRow, view: View) -> Vec<(String, String)> {
+    let d = &p.data;
+    let mut out = vec![("type".to_string(), d.kind.as_str().to_string())];
     out.extend(
         d.personname
             .iter()

@@ -100,7 +100,8 @@ fn send_all(config: &Config, data_dir: &Path, mails: &[&OutboxMail]) -> Vec<Resu
     let d = &config.delivery;
     match d.transport {
         Transport::File => write_files(&data_dir.join(&d.file_dir), mails),
-        _ => mails.iter().map(|m| send(config, m)).collect(),
+        Transport::Sendmail => mails.iter().map(|m| sendmail(config, m)).collect(),
+        Transport::Smtp => smtp(config, mails),
     }
 }
 
@@ -128,34 +129,44 @@ fn over_cap(
     )))
 }
 
-fn send(config: &Config, mail: &OutboxMail) -> Result<(), String> {
+/// Pipes one mail to the sendmail command.
+fn sendmail(config: &Config, mail: &OutboxMail) -> Result<(), String> {
+    let t = SendmailTransport::new_with_command(config.delivery.sendmail_command.as_os_str());
+    t.send_raw(&envelope(config, mail)?, &mail.message)
+        .map_err(|e| e.to_string())
+}
+
+/// The SMTP relay of the configuration, built once per delivery run.
+fn smtp_transport(config: &Config) -> Result<SmtpTransport, String> {
     let d = &config.delivery;
-    match d.transport {
-        Transport::File => Err("the file transport writes in batches".into()),
-        Transport::Sendmail => {
-            let t = SendmailTransport::new_with_command(d.sendmail_command.as_os_str());
-            t.send_raw(&envelope(config, mail)?, &mail.message)
-                .map_err(|e| e.to_string())
-        }
-        Transport::Smtp => {
-            let mut b = SmtpTransport::builder_dangerous(d.smtp_host.as_str())
-                .port(d.smtp_port)
-                .timeout(Some(std::time::Duration::from_secs(30)));
-            if d.smtp_starttls {
-                let tls = TlsParameters::new(d.smtp_host.clone()).map_err(|e| e.to_string())?;
-                b = b.tls(Tls::Required(tls));
-            }
-            if !d.smtp_user.is_empty() {
-                b = b.credentials(Credentials::new(
-                    d.smtp_user.clone(),
-                    d.smtp_password.clone(),
-                ));
-            }
-            b.build()
-                .send_raw(&envelope(config, mail)?, &mail.message)
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        }
+    let mut b = SmtpTransport::builder_dangerous(d.smtp_host.as_str())
+        .port(d.smtp_port)
+        .timeout(Some(std::time::Duration::from_secs(30)));
+    if d.smtp_starttls {
+        let tls = TlsParameters::new(d.smtp_host.clone()).map_err(|e| e.to_string())?;
+        b = b.tls(Tls::Required(tls));
+    }
+    if !d.smtp_user.is_empty() {
+        b = b.credentials(Credentials::new(
+            d.smtp_user.clone(),
+            d.smtp_password.clone(),
+        ));
+    }
+    Ok(b.build())
+}
+
+/// Sends each mail through the SMTP relay.
+fn smtp(config: &Config, mails: &[&OutboxMail]) -> Vec<Result<(), String>> {
+    match smtp_transport(config) {
+        Ok(t) => mails
+            .iter()
+            .map(|m| {
+                t.send_raw(&envelope(config, m)?, &m.message)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            })
+            .collect(),
+        Err(e) => mails.iter().map(|_| Err(e.clone())).collect(),
     }
 }
 

@@ -220,17 +220,9 @@ impl Store {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
-    /// Claims a due mail for one delivery attempt until `lease_until`; false if
-    /// another run claimed or delivered it first (parallel `process` runs).
-    pub fn outbox_claim(&mut self, id: i64, now: &str, lease_until: &str) -> StoreResult<bool> {
-        let n = self.conn.prepare_cached(
-            "UPDATE outbox SET next_attempt = ?3 WHERE id = ?1 AND delivered IS NULL AND next_attempt <= ?2")?.execute(params![id, now, lease_until],
-        )?;
-        Ok(n == 1)
-    }
-
-    /// Claims several due mails in one commit ([`Store::outbox_claim`]);
-    /// returns the ids claimed.
+    /// Claims due mails for one delivery attempt until `lease_until`, in one
+    /// commit; returns the ids claimed (a mail another run claimed or
+    /// delivered first is left out: parallel `process` runs).
     pub fn outbox_claim_all(
         &mut self,
         ids: &[i64],
@@ -252,7 +244,9 @@ impl Store {
     }
 
     /// Records attempts in one commit: `None` delivered at `now`, or
-    /// `Some((error, next attempt))`.
+    /// `Some((error, next attempt))`. (A mail queued with
+    /// [`Tx::purge_on_delivery`] loses its body once delivered: it carried a
+    /// holder's one-time token.)
     pub fn outbox_settle(
         &mut self,
         outcomes: &[(i64, Option<(String, String)>)],
@@ -271,11 +265,6 @@ impl Store {
             }
             Ok::<_, StoreError>(())
         })
-    }
-
-    /// Marks a mail delivered.
-    pub fn outbox_delivered(&mut self, id: i64, now: &str) -> StoreResult<()> {
-        delivered(&self.conn, id, now)
     }
 
     /// How many capped mails went to `recipient` since `since`, and the
@@ -299,17 +288,6 @@ impl Store {
         self.conn
             .prepare_cached("UPDATE outbox SET next_attempt = ?2 WHERE id = ?1")?
             .execute(params![id, until])?;
-        Ok(())
-    }
-
-    /// Records a failed attempt and when to try again.
-    ///
-    /// (A mail queued with [`Tx::purge_on_delivery`] loses its body once
-    /// delivered: it carried a holder's one-time token.)
-    pub fn outbox_failed(&mut self, id: i64, error: &str, next_attempt: &str) -> StoreResult<()> {
-        self.conn.prepare_cached(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt = ?3 WHERE id = ?1")?.execute(params![id, error, next_attempt],
-        )?;
         Ok(())
     }
 
@@ -432,6 +410,11 @@ fn delivered(conn: &Connection, id: i64, now: &str) -> StoreResult<()> {
 mod tests {
     use super::*;
 
+    /// One mail claimed through the batch claim: whether it was.
+    fn claim(store: &mut Store, id: i64, now: &str, lease: &str) -> bool {
+        store.outbox_claim_all(&[id], now, lease).unwrap() == vec![id]
+    }
+
     #[test]
     fn a_queued_mail_is_claimed_once_per_lease() {
         let mut store = Store::open_in_memory().unwrap();
@@ -440,23 +423,20 @@ mod tests {
             .write(|tx| tx.queue_mail("RM0000000001", "a@example.test", b"mail", now))
             .unwrap();
         let lease = "2026-11-22T08:25:00.000Z";
-        assert!(store.outbox_claim(id, now, lease).unwrap());
+        assert!(claim(&mut store, id, now, lease));
         assert!(
-            !store.outbox_claim(id, now, lease).unwrap(),
+            !claim(&mut store, id, now, lease),
             "a second run must not send it too"
         );
         assert!(store.outbox_due(now).unwrap().is_empty());
         // A run that died mid-attempt: after the lease the mail is due again.
-        assert!(
-            store
-                .outbox_claim(id, lease, "2026-11-22T08:35:00.000Z")
-                .unwrap()
-        );
-        store.outbox_delivered(id, lease).unwrap();
-        assert!(
-            !store
-                .outbox_claim(id, "2026-11-22T09:00:00.000Z", "2026-11-22T09:10:00.000Z")
-                .unwrap()
-        );
+        assert!(claim(&mut store, id, lease, "2026-11-22T08:35:00.000Z"));
+        store.outbox_settle(&[(id, None)], lease).unwrap();
+        assert!(!claim(
+            &mut store,
+            id,
+            "2026-11-22T09:00:00.000Z",
+            "2026-11-22T09:10:00.000Z"
+        ));
     }
 }

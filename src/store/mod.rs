@@ -220,3 +220,41 @@ impl Store {
             .query_row("PRAGMA user_version", [], |r| r.get(0))?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: &str = "2026-11-22T08:15:00.000Z";
+
+    /// A unit that fails is rolled back alone; the units around it are
+    /// committed with the group.
+    #[test]
+    fn a_failed_unit_rolls_back_alone() {
+        let mut store = Store::open_in_memory().unwrap();
+        let results = store
+            .write_group(|g| {
+                let mut queued = Vec::new();
+                for (i, fail) in [false, true, false].into_iter().enumerate() {
+                    queued.push(g.unit(|tx| {
+                        let id =
+                            tx.queue_mail(&format!("RM{i}"), "a@example.test", b"mail", NOW)?;
+                        if fail {
+                            return Err(StoreError::Corrupt("this unit fails".into()));
+                        }
+                        Ok(id)
+                    }));
+                }
+                queued
+            })
+            .unwrap();
+        assert!(results[0].is_ok() && results[1].is_err() && results[2].is_ok());
+        let trids: Vec<String> = store
+            .outbox_all()
+            .unwrap()
+            .into_iter()
+            .map(|m| m.server_trid)
+            .collect();
+        assert_eq!(trids, ["RM0", "RM2"]);
+    }
+}

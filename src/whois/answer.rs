@@ -12,6 +12,7 @@
 
 use super::WhoisError;
 use super::query::QueryError;
+use crate::policy::{View, person_data};
 use crate::store::{WhoisDomain, WhoisPerson};
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::fmt::Write as _;
@@ -165,30 +166,10 @@ pub fn domain_block(
 /// A person block, public view (`whoishide*` honoured, no remarks).
 pub fn person_block(w: &WhoisPerson, source: &str) -> Result<String, WhoisError> {
     let p = &w.person;
-    let d = &p.data;
     let mut out = String::new();
     field(&mut out, "nic-hdl", &p.handle);
-    field(&mut out, "type", d.kind.as_str());
-    if let Some(v) = &d.personname {
-        field(&mut out, "personname", v);
-    }
-    if let Some(v) = &d.organization {
-        field(&mut out, "organization", v);
-    }
-    for v in &d.street {
-        field(&mut out, "street address", v);
-    }
-    field(&mut out, "postal code", &d.postal_code);
-    field(&mut out, "city", &d.city);
-    field(&mut out, "country", &d.country);
-    if !d.hide_phone {
-        field(&mut out, "phone", &d.phone);
-    }
-    if let Some(v) = d.fax.as_ref().filter(|_| !d.hide_fax) {
-        field(&mut out, "fax-no", v);
-    }
-    if !d.hide_email {
-        field(&mut out, "e-mail", &d.email);
+    for (key, value) in person_data(p, View::Public) {
+        field(&mut out, &key, &value);
     }
     field(&mut out, "registrar-id", &p.registrar_id.to_string());
     field(&mut out, "registrar", &w.registrar_name);

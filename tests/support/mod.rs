@@ -109,3 +109,13 @@ pub fn perscreate_text(registrar: u32, trid: &str, email: &str) -> String {
          currentNicAtTermsAndConditionsAccepted: Y\n]]></regbody>\n</regframe>\n"
     )
 }
+
+/// Installs an executable shell script at `path` (a fake sendmail):
+/// written aside and renamed, so a running test never executes half a script.
+pub fn install_script(path: &Path, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = path.with_extension("new");
+    std::fs::write(&tmp, body).unwrap();
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
