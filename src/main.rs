@@ -4,6 +4,7 @@ use clap::Parser;
 use clap::error::ErrorKind;
 use regmail::app;
 use regmail::cli::Cli;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -24,6 +25,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
+        // Colours only for a person: not into the MTA's or journald's log.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let failure = cli.command.failure_code();
     match app::run(cli) {

@@ -234,6 +234,61 @@ fn sign(bench: &Bench, bodies: &[VerifiedBody]) -> Res<Stage> {
     ))
 }
 
+/// Delivering replies into the file outbox (regmail's durable file
+/// transport, 64 mails a call as a batch group does) beside plain
+/// create, write, fsync and rename of the same bytes, one file after the
+/// other, and one directory fsync per 64. Outside the stage sum (not one of
+/// the stages): it shows what this file system charges for a new
+/// file right now (ext4 without a journal skips recently deleted inodes one
+/// by one, so creating files minutes after deleting many costs far more).
+pub fn deliver(bench: &Bench, n: usize) -> Res<Stage> {
+    const GROUP: usize = 64;
+    let config = &bench.registry.config;
+    let mails: Vec<regmail::store::OutboxMail> = (0..n)
+        .map(|i| regmail::store::OutboxMail {
+            id: i as i64 + 1,
+            server_trid: format!("RM{i:010}"),
+            recipient: "hostmaster@alpine-domains.test".into(),
+            message: vec![b'x'; 3000],
+            attempts: 0,
+            delivered: None,
+            last_error: None,
+            capped: false,
+        })
+        .collect();
+    let ours_dir = bench.dir.path().join("deliver-ours");
+    std::fs::create_dir_all(&ours_dir)?;
+    let start = Instant::now();
+    for chunk in mails.chunks(GROUP) {
+        let sent = reply::send(config, &ours_dir, chunk, bench.now);
+        if sent.report.delivered != chunk.len() {
+            return Err("the file outbox refused a mail".into());
+        }
+    }
+    let ours = start.elapsed().as_secs_f64() / n as f64;
+    let floor_dir = bench.dir.path().join("deliver-floor");
+    std::fs::create_dir_all(&floor_dir)?;
+    let start = Instant::now();
+    for chunk in mails.chunks(GROUP) {
+        for m in chunk {
+            use std::io::Write;
+            let tmp = floor_dir.join(format!(".{}.tmp", m.server_trid));
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&m.message)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, floor_dir.join(&m.server_trid))?;
+        }
+        std::fs::File::open(&floor_dir)?.sync_all()?;
+    }
+    let floor = start.elapsed().as_secs_f64() / n as f64;
+    Ok(row(
+        "deliver",
+        ours,
+        floor,
+        "create, write, fsync, rename a file",
+    ))
+}
+
 /// A verification helper with the certificates already parsed.
 struct Preparsed(Vec<openpgp::Cert>);
 

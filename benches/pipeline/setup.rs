@@ -1,7 +1,6 @@
 //! The benchmark registry: 1,000,000 domains, 1,000 registrar certificates,
 //! and fresh signed templates; the pipe-mode measurement.
 
-use nix::sys::resource::{UsageWho, getrusage};
 use regmail::app::{DEMO_NOW, setup, signed_mail};
 use regmail::auth::{SigningKey, parse_certificate};
 use regmail::clock::FixedClock;
@@ -172,29 +171,46 @@ pub struct Pipe {
 /// Runs `regmail process` once per mail, then `gpg --verify` once per mail.
 pub fn pipe_mode(bench: &Bench, mails: &[Vec<u8>]) -> Res<Pipe> {
     let bin = env!("CARGO_BIN_EXE_regmail");
+    let mut peak_rss_kib = 0;
     let start = Instant::now();
     for mail in mails {
+        // Each run reports its own peak (`VmHWM`) in its last debug line:
+        // `getrusage(RUSAGE_CHILDREN)` would count this process's memory,
+        // which a spawned child shares until its `exec`.
         let mut child = Command::new(bin)
             .arg("--data-dir")
             .arg(bench.dir.path())
             .args(["--now", DEMO_NOW, "process"])
+            .env("REGMAIL_LOG", "regmail::app=debug")
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()?;
         child.stdin.take().ok_or("no stdin")?.write_all(mail)?;
-        let status = child.wait()?;
-        if !status.success() {
-            return Err(format!("regmail process exited {status}").into());
+        let out = child.wait_with_output()?;
+        if !out.status.success() {
+            return Err(format!("regmail process exited {}", out.status).into());
         }
+        peak_rss_kib = peak_rss_kib.max(reported_peak(&out.stderr)?);
     }
     let process_ms = start.elapsed().as_secs_f64() * 1e3 / mails.len() as f64;
-    let peak_rss_kib = getrusage(UsageWho::RUSAGE_CHILDREN)?.max_rss();
     let gpg_ms = gpg_verify(mails)?;
     Ok(Pipe {
         process_ms,
         gpg_ms,
         peak_rss_kib,
     })
+}
+
+/// The `peak_rss_kib=N` a run logged.
+fn reported_peak(stderr: &[u8]) -> Res<i64> {
+    let text = String::from_utf8_lossy(stderr);
+    let value = text
+        .split("peak_rss_kib=")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .ok_or("regmail process logged no peak_rss_kib")?;
+    Ok(value.parse()?)
 }
 
 /// Mean wall time of `gpg --verify` on each mail's signed block.

@@ -44,6 +44,30 @@ pub const KEY_FILE: &str = "registry-key.asc";
 
 /// Runs the command; returns the exit code.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    let result = dispatch(cli);
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        tracing::debug!(peak_rss_kib = peak_rss_kib(), "run finished");
+    }
+    result
+}
+
+/// This process's peak resident memory, KiB (Linux: `VmHWM`, which, unlike
+/// `getrusage`, does not count what the parent had before `exec`); 0 where
+/// unknown.
+pub fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Runs the command.
+fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     let Some(clock) = clock_from(cli.now.as_deref()) else {
         eprintln!("regmail: --now must be an RFC 3339 instant, e.g. 2026-11-22T08:15:00Z");
         return Ok(EX_USAGE);

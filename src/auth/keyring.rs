@@ -1,10 +1,13 @@
 //! Registrar certificates: parsing a certificate file for registration,
 //! merging an update into the stored certificate (so a revocation it carries
 //! is applied), the key handles (every key's fingerprint and key ID) a
-//! certificate is indexed by, and when it stops being able to sign.
+//! certificate is indexed by, and when it stops being able to sign; and the
+//! stored certificates parsed for verification, remembered per thread.
 //!
-//! Invariant: only public material is stored; an update never drops what
-//! the stored certificate already had (sequoia's `merge_public`).
+//! Invariants: only public material is stored; an update never drops what
+//! the stored certificate already had (sequoia's `merge_public`); a
+//! remembered certificate is keyed by its exact stored bytes, so an updated
+//! or revoked certificate is parsed afresh.
 
 use chrono::{DateTime, Utc};
 use openpgp::cert::Cert;
@@ -13,7 +16,35 @@ use openpgp::policy::StandardPolicy;
 use openpgp::serialize::Marshal;
 use openpgp::types::RevocationStatus;
 use sequoia_openpgp as openpgp;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::time::SystemTime;
+
+/// Most certificates a thread keeps parsed (a batch's registrars; a
+/// `process` run parses one).
+const REMEMBERED: usize = 256;
+
+thread_local! {
+    static PARSED: RefCell<HashMap<Vec<u8>, Cert>> = RefCell::new(HashMap::new());
+}
+
+/// A stored certificate, parsed: sequoia's parse checks every self-signature
+/// of it, so a thread verifying many mails (a `replay` worker) parses each
+/// certificate once, and reuses what it checked.
+pub fn stored_cert(bytes: &[u8]) -> openpgp::Result<Cert> {
+    if let Some(cert) = PARSED.with(|p| p.borrow().get(bytes).cloned()) {
+        return Ok(cert);
+    }
+    let cert = Cert::from_bytes(bytes)?;
+    PARSED.with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() >= REMEMBERED {
+            p.clear();
+        }
+        p.insert(bytes.to_vec(), cert.clone());
+    });
+    Ok(cert)
+}
 
 /// A certificate ready to be stored.
 #[derive(Debug, Clone)]

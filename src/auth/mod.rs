@@ -288,7 +288,7 @@ impl VerificationHelper for Helper<'_> {
                     if retired {
                         self.retired.push(row.fingerprint.clone());
                     }
-                    if let Ok(cert) = Cert::from_bytes(&row.cert) {
+                    if let Ok(cert) = keyring::stored_cert(&row.cert) {
                         self.certs.push((cert, row.registrar_id));
                     }
                 }

@@ -13,15 +13,14 @@
 //! registrar, which is all the workers read); no reply is delivered and no
 //! record reported before its group is committed (`synchronous=FULL`).
 
-use super::{
-    Handled, Parts, PipelineError, Prepared, Registry, apply_mail, deliver_outbox, log_handled,
-    prepare,
-};
+use super::{Handled, Parts, PipelineError, Prepared, Registry, apply_mail, log_handled, prepare};
 use crate::auth::SigningKey;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::ids::IdSource;
-use crate::store::{Store, StoreError};
+use crate::reply::{self, Sent};
+use crate::store::{OutboxMail, Store, StoreError};
+use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -93,6 +92,13 @@ pub fn handle_batch<M: AsRef<[u8]> + Sync>(
             scope.spawn(move || work_ahead(config, clock, &reader, mails, next, &send));
         }
         drop(send);
+        // The courier sends each group's replies once the group is
+        // committed, while the next group is applied; what it sent is
+        // settled in the next group's commit.
+        let (post, posted) = mpsc::sync_channel::<Posted>(2);
+        let (report, reported) = mpsc::channel::<Delivered>();
+        let data_dir = writer.data_dir;
+        scope.spawn(move || courier(config, data_dir, &posted, &report));
         let mut ahead = BTreeMap::new();
         let mut position = 0;
         while position < mails.len() {
@@ -102,10 +108,47 @@ pub fn handle_batch<M: AsRef<[u8]> + Sync>(
                 batch.push((position, item));
                 position += 1;
             }
-            commit_group(&mut writer, batch, &mut each);
+            let settled: Vec<Delivered> = reported.try_iter().collect();
+            if let Some(claim) = commit_group(&mut writer, batch, settled, &mut each) {
+                // A courier that stopped leaves the mails leased: the next
+                // `tick` after the lease sends them.
+                let _ = post.send(claim);
+            }
         }
+        drop(post);
+        let settled: Vec<Delivered> = reported.iter().collect();
+        settle_all(writer.store, &settled);
     });
     Ok(())
+}
+
+/// Mails leased in a committed group, with the group's instant.
+type Posted = (Vec<OutboxMail>, DateTime<Utc>);
+/// What the courier did with them.
+type Delivered = (Sent, DateTime<Utc>);
+
+/// Sends the replies of committed groups, in commit order.
+fn courier(
+    config: &Config,
+    data_dir: &Path,
+    posted: &mpsc::Receiver<Posted>,
+    report: &mpsc::Sender<Delivered>,
+) {
+    for (mails, now) in posted {
+        let sent = reply::send(config, data_dir, &mails, now);
+        if report.send((sent, now)).is_err() {
+            return;
+        }
+    }
+}
+
+/// Records the last deliveries after the batch (a relaxed commit each).
+fn settle_all(store: &mut Store, settled: &[Delivered]) {
+    for (sent, now) in settled {
+        if let Err(e) = reply::settle(store, sent, *now) {
+            tracing::warn!(error = %e, "delivery not recorded; the mail will be sent again");
+        }
+    }
 }
 
 /// A worker: prepares mails by position until none is left.
@@ -189,20 +232,44 @@ fn sequential<M: AsRef<[u8]>>(
             ids: reg.ids.as_mut(),
             data_dir: &reg.data_dir,
         };
-        commit_group(&mut writer, batch, each);
+        if let Some((mails, now)) = commit_group(&mut writer, batch, Vec::new(), each) {
+            let sent = reply::send(&reg.config, &reg.data_dir, &mails, now);
+            settle_all(&mut reg.store, &[(sent, now)]);
+        }
     }
     Ok(())
 }
 
-/// Applies a group in one commit, then delivers and reports it.
+/// Applies a group in one commit (with the settlements of earlier
+/// deliveries and the lease of every reply now due), reports it, and
+/// returns the leased mails for sending.
 fn commit_group(
     w: &mut Writer<'_>,
     batch: Vec<(usize, Result<Prepared<'_>, PipelineError>)>,
+    settled: Vec<Delivered>,
     each: &mut impl FnMut(usize, Result<Handled, PipelineError>),
-) {
+) -> Option<Posted> {
     let profile = match w.config.profile() {
         Ok(p) => p,
-        Err(e) => return abandon(batch, &e.to_string(), each),
+        Err(e) => {
+            abandon(batch, &e.to_string(), each);
+            return None;
+        }
+    };
+    let Some(now) = batch
+        .iter()
+        .rev()
+        .find_map(|(_, p)| p.as_ref().ok().map(|m| m.now))
+    else {
+        // No mail of the group could be prepared: nothing to apply.
+        settle_all(w.store, &settled);
+        for (i, prepared) in batch {
+            each(
+                i,
+                Err(prepared.err().unwrap_or(PipelineError::GroupAbandoned)),
+            );
+        }
+        return None;
     };
     let mut parts = Parts {
         config: w.config,
@@ -210,23 +277,32 @@ fn commit_group(
         key: w.key,
         ids: &mut *w.ids,
     };
+    let config = w.config;
     let applied = w.store.write_group(|g| {
-        batch
+        for (sent, at) in &settled {
+            let stamp = reply::rfc3339(*at);
+            if let Err(e) = g.unit(|tx| tx.outbox_settle(&sent.settlements, &stamp)) {
+                tracing::warn!(error = %e, "delivery not recorded; the mail will be sent again");
+            }
+        }
+        let applied = batch
             .iter()
             .map(|(i, prepared)| match prepared {
                 Ok(mail) => (*i, g.unit(|tx| apply_mail(tx, &mut parts, mail))),
                 Err(_) => (*i, Err(PipelineError::GroupAbandoned)),
             })
-            .collect::<Vec<_>>()
+            .collect::<Vec<_>>();
+        // A failed lease leaves the replies queued for the next run.
+        let claim = g.unit(|tx| reply::claim(config, tx, now, usize::MAX)).ok();
+        (applied, claim)
     });
-    let applied = match applied {
+    let (applied, claim) = match applied {
         Ok(applied) => applied,
-        Err(e) => return abandon(batch, &e.to_string(), each),
+        Err(e) => {
+            abandon(batch, &e.to_string(), each);
+            return None;
+        }
     };
-    let last = batch.iter().rev().find_map(|(_, p)| p.as_ref().ok());
-    if let Some(mail) = last {
-        deliver_outbox(w.config, w.data_dir, w.store, mail.now);
-    }
     for ((i, prepared), (_, result)) in batch.into_iter().zip(applied) {
         match (prepared, result) {
             (Err(e), _) => each(i, Err(e)),
@@ -237,6 +313,7 @@ fn commit_group(
             (Ok(_), Err(e)) => each(i, Err(e)),
         }
     }
+    claim.map(|c| (c.mails, now))
 }
 
 /// The group's commit failed: nothing of it was written; every mail is

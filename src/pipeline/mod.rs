@@ -189,16 +189,39 @@ pub fn handle(reg: &mut Registry, raw: &[u8], mode: Mode) -> Result<Handled, Pip
         key,
         ids: ids.as_mut(),
     };
-    let work = |tx: &mut Tx<'_>| apply_mail(tx, &mut parts, &mail);
-    let handled = match mode {
-        Mode::Commit => store.write(work)?,
-        Mode::Simulate => store.simulate(work)?,
+    let (handled, claim) = match mode {
+        // The replies are leased to this run in the template's own commit.
+        Mode::Commit => store.write(|tx| {
+            let handled = apply_mail(tx, &mut parts, &mail)?;
+            let claim = reply::claim(config, tx, now, reply::CHUNK)?;
+            Ok::<_, PipelineError>((handled, Some(claim)))
+        })?,
+        Mode::Simulate => store
+            .simulate(|tx| Ok::<_, PipelineError>((apply_mail(tx, &mut parts, &mail)?, None)))?,
     };
     log_handled(&handled, mail.started);
-    if mode == Mode::Commit {
-        deliver_outbox(&reg.config, &reg.data_dir, &mut reg.store, now);
+    if let Some(claim) = claim {
+        send_claimed(&reg.config, &reg.data_dir, &mut reg.store, claim, now);
     }
     Ok(handled)
+}
+
+/// Sends mails leased in a committed transaction, settles them, and
+/// delivers whatever else is due if the lease did not take it all.
+fn send_claimed(
+    config: &Config,
+    data_dir: &Path,
+    store: &mut Store,
+    claim: reply::Claim,
+    now: DateTime<Utc>,
+) {
+    let sent = reply::send(config, data_dir, &claim.mails, now);
+    if let Err(e) = reply::settle(store, &sent, now) {
+        tracing::warn!(error = %e, "delivery not recorded; the mail will be sent again");
+    }
+    if claim.more {
+        deliver_outbox(config, data_dir, store, now);
+    }
 }
 
 /// Applies one prepared mail inside the caller's transaction.

@@ -8,7 +8,7 @@
 //! never taken from input.
 
 use crate::config::{Config, Transport};
-use crate::store::{OutboxMail, Store, StoreError};
+use crate::store::{OutboxMail, Settlement, Store, StoreError, Tx};
 use chrono::{DateTime, Duration, Utc};
 use lettre::address::Envelope as SmtpEnvelope;
 use lettre::transport::smtp::authentication::Credentials;
@@ -39,27 +39,77 @@ pub struct DeliveryReport {
     pub held: usize,
 }
 
-/// Delivers every due mail.
+/// Mails leased to one delivery attempt ([`claim`]).
+#[derive(Debug, Default)]
+pub struct Claim {
+    /// The leased mails, to be [`send`]t once the claim is committed.
+    pub mails: Vec<OutboxMail>,
+    /// Held back by their recipient's hourly cap.
+    pub held: usize,
+    /// More mails were due than the limit took.
+    pub more: bool,
+}
+
+/// What [`send`] did with claimed mails: the rows to settle and the counts.
+#[derive(Debug, Default)]
+pub struct Sent {
+    /// One settlement per mail, for [`Tx::outbox_settle`].
+    pub settlements: Vec<Settlement>,
+    /// The counts (`held` stays 0: that is the claim's).
+    pub report: DeliveryReport,
+}
+
+/// Delivers every due mail: claims, sends and settles up to [`CHUNK`]
+/// mails at a time (a durable commit for the claim, a relaxed one for the
+/// settlement: losing it only sends the mail again).
 pub fn deliver(
     config: &Config,
     data_dir: &Path,
     store: &mut Store,
     now: DateTime<Utc>,
 ) -> Result<DeliveryReport, DeliveryError> {
-    let stamp = super::rfc3339(now);
     let mut report = DeliveryReport::default();
-    // A claim lasts long enough for one attempt; a run that dies mid-attempt
+    loop {
+        let claimed = store.write(|tx| claim(config, tx, now, CHUNK))?;
+        let more = claimed.more;
+        report.held += claimed.held;
+        let sent = send(config, data_dir, &claimed.mails, now);
+        settle(store, &sent, now)?;
+        report.delivered += sent.report.delivered;
+        report.deferred += sent.report.deferred;
+        if !more {
+            return Ok(report);
+        }
+    }
+}
+
+/// Leases up to `limit` due mails inside the caller's transaction (the
+/// template's own, in pipe mode: the lease is durable with it), holding
+/// back those over their recipient's hourly cap.
+pub fn claim(
+    config: &Config,
+    tx: &mut Tx<'_>,
+    now: DateTime<Utc>,
+    limit: usize,
+) -> Result<Claim, StoreError> {
+    let stamp = super::rfc3339(now);
+    // A lease lasts long enough for one attempt; a run that dies mid-attempt
     // leaves the mail to be retried when the lease ends.
     let lease = super::rfc3339(now + Duration::minutes(10));
-    let mut sendable = Vec::new();
-    // Capped mails this run sends, by recipient: not yet marked delivered
-    // when the next one's cap is checked.
+    let due = tx.outbox_due(&stamp, limit)?;
+    let mut claim = Claim {
+        more: due.len() >= limit,
+        ..Claim::default()
+    };
+    // Capped mails this attempt sends, by recipient: not yet marked
+    // delivered when the next one's cap is checked.
     let mut sending: HashMap<String, u32> = HashMap::new();
-    for mail in store.outbox_due(&stamp)? {
+    let mut sendable = Vec::with_capacity(due.len());
+    for mail in due {
         let extra = sending.get(&mail.recipient).copied().unwrap_or(0);
-        if let Some(until) = over_cap(config, store, &mail, now, extra)? {
-            store.outbox_hold(mail.id, &until)?;
-            report.held += 1;
+        if let Some(until) = over_cap(config, tx, &mail, now, extra)? {
+            tx.outbox_hold(mail.id, &until)?;
+            claim.held += 1;
             continue;
         }
         if mail.capped {
@@ -67,33 +117,51 @@ pub fn deliver(
         }
         sendable.push(mail);
     }
-    for chunk in sendable.chunks(CHUNK) {
-        let ids: Vec<i64> = chunk.iter().map(|m| m.id).collect();
-        let claimed = store.outbox_claim_all(&ids, &stamp, &lease)?;
-        let mails: Vec<&OutboxMail> = chunk.iter().filter(|m| claimed.contains(&m.id)).collect();
-        let results = send_all(config, data_dir, &mails);
-        let mut settled = Vec::with_capacity(mails.len());
-        for (mail, result) in mails.iter().zip(results) {
-            settled.push(match result {
-                Ok(()) => {
-                    report.delivered += 1;
-                    (mail.id, None)
-                }
-                Err(e) => {
-                    let wait = Duration::minutes(5 * (1_i64 << mail.attempts.clamp(0, 8)));
-                    tracing::warn!(id = mail.id, error = %e, "delivery deferred");
-                    report.deferred += 1;
-                    (mail.id, Some((e, super::rfc3339(now + wait))))
-                }
-            });
-        }
-        store.outbox_settle(&settled, &stamp)?;
-    }
-    Ok(report)
+    let ids: Vec<i64> = sendable.iter().map(|m| m.id).collect();
+    let leased = tx.outbox_claim(&ids, &stamp, &lease)?;
+    claim.mails = sendable
+        .into_iter()
+        .filter(|m| leased.contains(&m.id))
+        .collect();
+    Ok(claim)
 }
 
-/// Mails claimed, sent and settled together (one commit each way).
-const CHUNK: usize = 256;
+/// Hands claimed mails to the transport (no database access: this may run
+/// on its own thread); a failure defers the mail with exponential back-off.
+pub fn send(config: &Config, data_dir: &Path, mails: &[OutboxMail], now: DateTime<Utc>) -> Sent {
+    let mut sent = Sent::default();
+    if mails.is_empty() {
+        return sent;
+    }
+    let refs: Vec<&OutboxMail> = mails.iter().collect();
+    for (mail, result) in mails.iter().zip(send_all(config, data_dir, &refs)) {
+        sent.settlements.push(match result {
+            Ok(()) => {
+                sent.report.delivered += 1;
+                (mail.id, None)
+            }
+            Err(e) => {
+                let wait = Duration::minutes(5 * (1_i64 << mail.attempts.clamp(0, 8)));
+                tracing::warn!(id = mail.id, error = %e, "delivery deferred");
+                sent.report.deferred += 1;
+                (mail.id, Some((e, super::rfc3339(now + wait))))
+            }
+        });
+    }
+    sent
+}
+
+/// Records what [`send`] did, in a relaxed commit of its own.
+pub fn settle(store: &mut Store, sent: &Sent, now: DateTime<Utc>) -> Result<(), StoreError> {
+    if sent.settlements.is_empty() {
+        return Ok(());
+    }
+    let stamp = super::rfc3339(now);
+    store.write_relaxed(|tx| tx.outbox_settle(&sent.settlements, &stamp))
+}
+
+/// Most mails claimed, sent and settled together.
+pub const CHUNK: usize = 256;
 
 /// Sends each mail; one result per mail, in order.
 fn send_all(config: &Config, data_dir: &Path, mails: &[&OutboxMail]) -> Vec<Result<(), String>> {
@@ -108,16 +176,16 @@ fn send_all(config: &Config, data_dir: &Path, mails: &[&OutboxMail]) -> Vec<Resu
 /// When a capped mail may go, if its recipient had the hour's quota already.
 fn over_cap(
     config: &Config,
-    store: &Store,
+    tx: &Tx<'_>,
     mail: &OutboxMail,
     now: DateTime<Utc>,
     extra: u32,
-) -> Result<Option<String>, DeliveryError> {
+) -> Result<Option<String>, StoreError> {
     if !mail.capped || config.delivery.max_notices_per_hour == 0 {
         return Ok(None);
     }
     let since = super::rfc3339(now - Duration::hours(1));
-    let (count, first) = store.capped_delivered_since(&mail.recipient, &since)?;
+    let (count, first) = tx.capped_delivered_since(&mail.recipient, &since)?;
     if count + extra < config.delivery.max_notices_per_hour {
         return Ok(None);
     }

@@ -13,7 +13,9 @@ mod deliver;
 mod human;
 mod mail;
 
-pub use deliver::{DeliveryError, DeliveryReport, deliver};
+pub use deliver::{
+    CHUNK, Claim, DeliveryError, DeliveryReport, Sent, claim, deliver, send, settle,
+};
 pub use mail::{ComposeError, Envelope, compose, compose_digest, seven_bit_body};
 
 use crate::rejection::{Code, Rejection, Severity, printable};

@@ -2,7 +2,7 @@
 //! plus the deterministic text dump that golden tests compare.
 
 use super::{Store, StoreError, StoreResult, Tx};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
 
@@ -79,28 +79,6 @@ pub struct PriorTransaction {
     pub reply: Option<Vec<u8>>,
 }
 
-/// A mail waiting in (or delivered from) the outbox.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutboxMail {
-    /// Row id.
-    pub id: i64,
-    /// The server-trid it belongs to.
-    pub server_trid: String,
-    /// Envelope recipient.
-    pub recipient: String,
-    /// The full message.
-    pub message: Vec<u8>,
-    /// Delivery attempts so far.
-    pub attempts: i64,
-    /// Delivered at, RFC 3339.
-    pub delivered: Option<String>,
-    /// Last transport error.
-    pub last_error: Option<String>,
-    /// Counts against the recipient's hourly cap (a notice, or an answer to
-    /// unsigned mail), see [`Tx::cap_per_hour`].
-    pub capped: bool,
-}
-
 /// SHA-256 of a raw mail, hex: how the journal recognises the same mail.
 pub fn raw_digest(raw: &[u8]) -> String {
     hex::encode(Sha256::digest(raw))
@@ -169,128 +147,9 @@ impl Tx<'_> {
         )?;
         Ok(())
     }
-
-    /// Queues a mail; delivered later by the transport.
-    pub fn queue_mail(
-        &mut self,
-        server_trid: &str,
-        recipient: &str,
-        message: &[u8],
-        now: &str,
-    ) -> StoreResult<i64> {
-        self.tx.prepare_cached(
-            "INSERT INTO outbox (server_trid, recipient, created, message, next_attempt) VALUES (?1, ?2, ?3, ?4, ?3)")?.execute(params![server_trid, recipient, now, message],
-        )?;
-        Ok(self.tx.last_insert_rowid())
-    }
 }
-
-fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxMail> {
-    Ok(OutboxMail {
-        id: r.get(0)?,
-        server_trid: r.get(1)?,
-        recipient: r.get(2)?,
-        message: r.get(3)?,
-        attempts: r.get(4)?,
-        delivered: r.get(5)?,
-        last_error: r.get(6)?,
-        capped: r.get(7)?,
-    })
-}
-
-const OUTBOX_COLUMNS: &str =
-    "id, server_trid, recipient, message, attempts, delivered, last_error, capped";
 
 impl Store {
-    /// Undelivered mail due at `now`, oldest first.
-    pub fn outbox_due(&self, now: &str) -> StoreResult<Vec<OutboxMail>> {
-        let sql = format!(
-            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE delivered IS NULL AND next_attempt <= ?1 ORDER BY id"
-        );
-        let mut stmt = self.conn.prepare(&sql)?;
-        let rows = stmt.query_map([now], outbox_row)?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
-    }
-
-    /// Every outbox row (newest last).
-    pub fn outbox_all(&self) -> StoreResult<Vec<OutboxMail>> {
-        let sql = format!("SELECT {OUTBOX_COLUMNS} FROM outbox ORDER BY id");
-        let mut stmt = self.conn.prepare(&sql)?;
-        let rows = stmt.query_map([], outbox_row)?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
-    }
-
-    /// Claims due mails for one delivery attempt until `lease_until`, in one
-    /// commit; returns the ids claimed (a mail another run claimed or
-    /// delivered first is left out: parallel `process` runs).
-    pub fn outbox_claim_all(
-        &mut self,
-        ids: &[i64],
-        now: &str,
-        lease_until: &str,
-    ) -> StoreResult<Vec<i64>> {
-        self.write(|tx| {
-            let mut stmt = tx.tx.prepare_cached(
-                "UPDATE outbox SET next_attempt = ?3 WHERE id = ?1 AND delivered IS NULL AND next_attempt <= ?2",
-            )?;
-            let mut claimed = Vec::with_capacity(ids.len());
-            for id in ids {
-                if stmt.execute(params![id, now, lease_until])? == 1 {
-                    claimed.push(*id);
-                }
-            }
-            Ok::<_, StoreError>(claimed)
-        })
-    }
-
-    /// Records attempts in one commit: `None` delivered at `now`, or
-    /// `Some((error, next attempt))`. (A mail queued with
-    /// [`Tx::purge_on_delivery`] loses its body once delivered: it carried a
-    /// holder's one-time token.)
-    pub fn outbox_settle(
-        &mut self,
-        outcomes: &[(i64, Option<(String, String)>)],
-        now: &str,
-    ) -> StoreResult<()> {
-        self.write(|tx| {
-            for (id, outcome) in outcomes {
-                match outcome {
-                    None => delivered(&tx.tx, *id, now)?,
-                    Some((error, next)) => {
-                        tx.tx.prepare_cached(
-                            "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt = ?3 WHERE id = ?1")?.execute(params![id, error, next],
-                        )?;
-                    }
-                }
-            }
-            Ok::<_, StoreError>(())
-        })
-    }
-
-    /// How many capped mails went to `recipient` since `since`, and the
-    /// first of those delivery times (when the window frees a slot).
-    pub fn capped_delivered_since(
-        &self,
-        recipient: &str,
-        since: &str,
-    ) -> StoreResult<(u32, Option<String>)> {
-        Ok(self
-            .conn
-            .prepare_cached(
-                "SELECT COUNT(*), MIN(delivered) FROM outbox
-             WHERE capped = 1 AND recipient = ?1 AND delivered IS NOT NULL AND delivered > ?2",
-            )?
-            .query_row(params![recipient, since], |r| Ok((r.get(0)?, r.get(1)?)))?)
-    }
-
-    /// Holds a mail back until `until` without counting an attempt (the cap).
-    pub fn outbox_hold(&mut self, id: i64, until: &str) -> StoreResult<()> {
-        self.conn
-            .prepare_cached("UPDATE outbox SET next_attempt = ?2 WHERE id = ?1")?
-            .execute(params![id, until])?;
-        Ok(())
-    }
-
     /// Journal rows about an object, oldest first: (server-trid, processed, registrar, transaction, result).
     pub fn history(&self, object: &str) -> StoreResult<Vec<[String; 5]>> {
         mail_history(&self.conn, object)
@@ -391,52 +250,5 @@ fn value_text(v: rusqlite::types::Value) -> String {
 impl From<std::convert::Infallible> for StoreError {
     fn from(e: std::convert::Infallible) -> Self {
         match e {}
-    }
-}
-
-/// Marks one outbox row delivered (a delivered purge-on-delivery mail keeps
-/// no body).
-fn delivered(conn: &Connection, id: i64, now: &str) -> StoreResult<()> {
-    conn.prepare_cached(
-        "UPDATE outbox SET delivered = ?2, attempts = attempts + 1, last_error = NULL,
-            message = CASE WHEN purge_on_delivery = 1 THEN X'' ELSE message END
-         WHERE id = ?1",
-    )?
-    .execute(params![id, now])?;
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// One mail claimed through the batch claim: whether it was.
-    fn claim(store: &mut Store, id: i64, now: &str, lease: &str) -> bool {
-        store.outbox_claim_all(&[id], now, lease).unwrap() == vec![id]
-    }
-
-    #[test]
-    fn a_queued_mail_is_claimed_once_per_lease() {
-        let mut store = Store::open_in_memory().unwrap();
-        let now = "2026-11-22T08:15:00.000Z";
-        let id = store
-            .write(|tx| tx.queue_mail("RM0000000001", "a@example.test", b"mail", now))
-            .unwrap();
-        let lease = "2026-11-22T08:25:00.000Z";
-        assert!(claim(&mut store, id, now, lease));
-        assert!(
-            !claim(&mut store, id, now, lease),
-            "a second run must not send it too"
-        );
-        assert!(store.outbox_due(now).unwrap().is_empty());
-        // A run that died mid-attempt: after the lease the mail is due again.
-        assert!(claim(&mut store, id, lease, "2026-11-22T08:35:00.000Z"));
-        store.outbox_settle(&[(id, None)], lease).unwrap();
-        assert!(!claim(
-            &mut store,
-            id,
-            "2026-11-22T09:00:00.000Z",
-            "2026-11-22T09:10:00.000Z"
-        ));
     }
 }

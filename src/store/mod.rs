@@ -13,6 +13,7 @@ mod changes;
 mod journal;
 mod ledger;
 mod objects;
+mod outbox;
 mod reads;
 mod registry;
 mod schema;
@@ -22,8 +23,9 @@ mod whois;
 mod zone;
 
 pub use changes::{HistoryEntry, OpenPending, PendingRequest, ServerFlag};
-pub use journal::{JournalEntry, JournalKind, OutboxMail, PriorTransaction, raw_digest};
+pub use journal::{JournalEntry, JournalKind, PriorTransaction, raw_digest};
 pub use ledger::Movement;
+pub use outbox::{OutboxMail, Settlement};
 pub use reads::{DomainFlags, DomainRow, PersonRow};
 pub use registry::{CertRow, NewRegistrar, Refused, Registrar, RegistrarStatus};
 pub use seed::Seed;
@@ -161,6 +163,28 @@ impl Store {
         let value = f(&mut tx)?;
         tx.tx.commit().map_err(StoreError::from)?;
         Ok(value)
+    }
+
+    /// [`Store::write`] without waiting for the disk at the commit
+    /// (`synchronous=NORMAL` for this one commit): for bookkeeping whose loss
+    /// in a power failure only repeats work, such as marking mails delivered
+    /// (the mail is then sent again). A later durable commit makes it
+    /// durable too.
+    pub fn write_relaxed<T, E>(
+        &mut self,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let relax = |conn: &Connection, level: &str| {
+            conn.pragma_update(None, "synchronous", level)
+                .map_err(StoreError::from)
+        };
+        relax(&self.conn, "NORMAL")?;
+        let value = self.write(f);
+        relax(&self.conn, "FULL")?;
+        value
     }
 
     /// Runs `f` in one IMMEDIATE transaction holding several independently
