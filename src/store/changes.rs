@@ -108,15 +108,30 @@ impl Tx<'_> {
         list: &[Nameserver],
         now: &str,
     ) -> StoreResult<()> {
+        let before = self.domain_host_names(domain)?;
         put_nameservers(&self.tx, domain, list, now)?;
-        self.remove_unused_hosts()
+        self.remove_unused_hosts(&before)
     }
 
-    /// Removes hosts no domain uses.
-    pub fn remove_unused_hosts(&mut self) -> StoreResult<()> {
-        self.tx
-            .prepare_cached("DELETE FROM hosts WHERE name NOT IN (SELECT host FROM domain_hosts)")?
-            .execute([])?;
+    /// The hosts a domain delegates to.
+    pub(super) fn domain_host_names(&self, domain: &str) -> StoreResult<Vec<String>> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT host FROM domain_hosts WHERE domain = ?1")?;
+        let rows = stmt.query_map([domain], |r| r.get(0))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Removes those of `candidates` (hosts a changed domain used) that no
+    /// domain uses any more: by index, never a walk over every host.
+    pub(super) fn remove_unused_hosts(&mut self, candidates: &[String]) -> StoreResult<()> {
+        let mut stmt = self.tx.prepare_cached(
+            "DELETE FROM hosts WHERE name = ?1
+             AND NOT EXISTS (SELECT 1 FROM domain_hosts WHERE host = ?1)",
+        )?;
+        for host in candidates {
+            stmt.execute([host])?;
+        }
         Ok(())
     }
 

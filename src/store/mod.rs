@@ -237,6 +237,13 @@ impl Store {
         Ok(value)
     }
 
+    /// Calls `f` with every statement this connection runs (diagnostics;
+    /// the query-plan test); `None` stops it.
+    pub fn trace_statements(&self, f: Option<fn(rusqlite::trace::TraceEvent<'_>)>) {
+        self.conn
+            .trace_v2(rusqlite::trace::TraceEventCodes::SQLITE_TRACE_STMT, f);
+    }
+
     /// The schema version of the open database.
     pub fn schema_version(&self) -> StoreResult<i64> {
         Ok(self

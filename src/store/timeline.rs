@@ -397,10 +397,11 @@ impl Tx<'_> {
     /// Removes a domain (its contact links and nameserver set go with it;
     /// hosts no other domain uses are removed).
     pub fn remove_domain(&mut self, domain: &str) -> StoreResult<()> {
+        let hosts = self.domain_host_names(domain)?;
         self.tx
             .prepare_cached("DELETE FROM domains WHERE name = ?1")?
             .execute([domain])?;
-        self.remove_unused_hosts()
+        self.remove_unused_hosts(&hosts)
     }
 
     /// Charges of `kinds` on a domain since `since`, not yet refunded.
