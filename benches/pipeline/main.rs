@@ -10,7 +10,8 @@
 //! (c) the stage breakdown (mail parse, verify, envelope, objects, policy,
 //!     commit, reply sign), each beside its floor, measured in this run.
 //!
-//! `REGMAIL_BENCH_SCALE=0.1` shrinks the sizes for a quick look.
+//! `REGMAIL_BENCH_SCALE=0.1` shrinks the sizes for a quick look;
+//! `REGMAIL_BENCH_ONLY=pipe` or `batch` runs one measurement (profiling).
 
 mod floors;
 mod setup;
@@ -37,38 +38,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let stage_mails = bench.mails("S", size(1_000.0).min(1_000))?;
     let pipe_mails = bench.mails("P", 40)?;
 
+    // `REGMAIL_BENCH_ONLY=pipe|batch`: one measurement alone (profiling).
     let only = std::env::var("REGMAIL_BENCH_ONLY").unwrap_or_default();
-    let only_batch = only == "batch";
     if only == "pipe" {
         let pipe = setup::pipe_mode(&bench, &pipe_mails)?;
         println!(
-            "pipe {:.2} ms gpg {:.2} ms rss {}",
+            "pipe mode: process {:.2} ms, gpg --verify {:.2} ms, peak RSS {} KiB",
             pipe.process_ms, pipe.gpg_ms, pipe.peak_rss_kib
         );
-        if std::env::var("REGMAIL_BENCH_KEEP").is_ok() {
-            let more = bench.mails("K", 200)?;
-            for (i, m) in more.iter().enumerate() {
-                std::fs::write(bench.dir.path().join(format!("k{i}.eml")), m)?;
-            }
-            println!("kept {}", bench.dir.keep().display());
-        }
         return Ok(());
     }
-    let stages = if only_batch {
-        vec![]
+    let stages = if only == "batch" {
+        Vec::new()
     } else {
         floors::stages(&mut bench, &stage_mails)?
     };
-    let pipe = if only_batch {
-        setup::Pipe {
-            process_ms: 1.0,
-            gpg_ms: 1.0,
-            peak_rss_kib: 0,
-        }
+    let pipe = if only == "batch" {
+        setup::Pipe::default()
     } else {
         setup::pipe_mode(&bench, &pipe_mails)?
     };
-
     // Measured right before the batch: what a new file costs here now.
     let deliver = floors::deliver(&bench, 640)?;
     let t = Instant::now();

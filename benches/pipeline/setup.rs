@@ -38,7 +38,10 @@ pub fn root() -> PathBuf {
 
 impl Bench {
     pub fn new(domains: usize, certificates: usize) -> Res<Bench> {
-        let dir = tempfile::tempdir()?;
+        // Cargo's scratch directory for benches, not /tmp: on ext4 without a
+        // journal a new file costs far more for minutes after many were
+        // deleted nearby (README, Measurements), and /tmp sees that most.
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR"))?;
         let now = chrono::DateTime::parse_from_rfc3339(DEMO_NOW)?.with_timezone(&chrono::Utc);
         let keys = root().join("keys");
         let mut registry = setup(
@@ -162,6 +165,7 @@ fn perscreate(registrar: u32, trid: &str) -> String {
 }
 
 /// Pipe-mode figures.
+#[derive(Debug, Default)]
 pub struct Pipe {
     pub process_ms: f64,
     pub gpg_ms: f64,
