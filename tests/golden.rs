@@ -27,25 +27,7 @@ fn bless() -> bool {
     std::env::var_os("REGMAIL_BLESS").is_some()
 }
 
-fn case_dirs() -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(support::root().join("tests/cases"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
-        .collect();
-    dirs.sort();
-    dirs
-}
-
-fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
-    let mut f: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == ext))
-        .collect();
-    f.sort();
-    f
-}
+use support::{case_dirs, files};
 
 fn with_ending(raw: &[u8], ending: Ending) -> Vec<u8> {
     let lf: Vec<u8> = String::from_utf8_lossy(raw)

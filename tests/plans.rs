@@ -35,31 +35,11 @@ const KNOWN: &[(&str, &str)] = &[(
      reversed-name column (a later migration); runs only for a deletion",
 )];
 
-fn cases() -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(support::root().join("tests/cases"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
-        .collect();
-    dirs.sort();
-    dirs
-}
-
-fn mails(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
-        .collect();
-    files.sort();
-    files
-}
-
 /// Handles every case's mails, then a tick a year on; returns the database
 /// of the last case (for its schema).
 fn exercise(tmp: &Path) -> PathBuf {
     let mut db = PathBuf::new();
-    for (i, case) in cases().iter().enumerate() {
+    for (i, case) in support::case_dirs().iter().enumerate() {
         let dir = tmp.join(i.to_string());
         let config = match std::fs::read_to_string(case.join("regmail.toml")) {
             Ok(text) => Config::parse(&text).unwrap(),
@@ -67,7 +47,7 @@ fn exercise(tmp: &Path) -> PathBuf {
         };
         let mut reg = support::registry(&dir, config);
         reg.store.trace_statements(Some(record));
-        for eml in mails(case) {
+        for eml in support::files(case, "eml") {
             pipeline::handle(&mut reg, &std::fs::read(eml).unwrap(), Mode::Commit).unwrap();
         }
         reg.clock = Box::new(FixedClock(support::now() + chrono::Duration::days(400)));

@@ -25,6 +25,28 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
         .with_timezone(&chrono::Utc)
 }
 
+/// The golden case folders (`tests/cases/*`), in name order.
+pub fn case_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root().join("tests/cases"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+/// The files of `dir` ending in `.ext`, in name order.
+pub fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut f: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .collect();
+    f.sort();
+    f
+}
+
 /// A registry in `dir` with the test registrars and trent's registry key.
 pub fn registry(dir: &Path, config: Config) -> Registry {
     let trent = root().join("keys/trent.sec.asc");
