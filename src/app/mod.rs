@@ -54,7 +54,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
 /// This process's peak resident memory, KiB (Linux: `VmHWM`, which, unlike
 /// `getrusage`, does not count what the parent had before `exec`); 0 where
 /// unknown.
-pub fn peak_rss_kib() -> u64 {
+fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {

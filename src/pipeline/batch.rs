@@ -12,8 +12,15 @@
 //! mail at the same instants (no template changes a certificate or a
 //! registrar, which is all the workers read); no reply is delivered and no
 //! record reported before its group is committed (`synchronous=FULL`).
+//! Each group's commit also leases the replies then due (at most
+//! [`reply::CHUNK`]) and records what the courier thread sent of earlier
+//! groups; the courier sends a group's replies while the next one is
+//! applied.
 
-use super::{Handled, Parts, PipelineError, Prepared, Registry, apply_mail, log_handled, prepare};
+use super::{
+    Handled, Parts, PipelineError, Prepared, Registry, apply_mail, log_handled, prepare,
+    record_sent,
+};
 use crate::auth::SigningKey;
 use crate::clock::Clock;
 use crate::config::Config;
@@ -145,9 +152,7 @@ fn courier(
 /// Records the last deliveries after the batch (a relaxed commit each).
 fn settle_all(store: &mut Store, settled: &[Delivered]) {
     for (sent, now) in settled {
-        if let Err(e) = reply::settle(store, sent, *now) {
-            tracing::warn!(error = %e, "delivery not recorded; the mail will be sent again");
-        }
+        record_sent(store, sent, *now);
     }
 }
 
@@ -293,7 +298,9 @@ fn commit_group(
             })
             .collect::<Vec<_>>();
         // A failed lease leaves the replies queued for the next run.
-        let claim = g.unit(|tx| reply::claim(config, tx, now, usize::MAX)).ok();
+        let claim = g
+            .unit(|tx| reply::claim(config, tx, now, reply::CHUNK))
+            .ok();
         (applied, claim)
     });
     let (applied, claim) = match applied {

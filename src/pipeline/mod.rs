@@ -216,9 +216,7 @@ fn send_claimed(
     now: DateTime<Utc>,
 ) {
     let sent = reply::send(config, data_dir, &claim.mails, now);
-    if let Err(e) = reply::settle(store, &sent, now) {
-        tracing::warn!(error = %e, "delivery not recorded; the mail will be sent again");
-    }
+    record_sent(store, &sent, now);
     if claim.more {
         deliver_outbox(config, data_dir, store, now);
     }
@@ -298,6 +296,14 @@ pub fn disposition_word(d: Disposition) -> &'static str {
         Disposition::Replayed => "replayed",
         Disposition::Dropped(_) => "dropped",
         Disposition::Duplicate => "duplicate",
+    }
+}
+
+/// Records what was sent; a failure only means the mails are sent again
+/// when their lease ends.
+fn record_sent(store: &mut Store, sent: &reply::Sent, now: DateTime<Utc>) {
+    if let Err(e) = reply::settle(store, sent, now) {
+        tracing::warn!(error = %e, "delivery not recorded; the mail will be sent again");
     }
 }
 

@@ -1,5 +1,11 @@
 //! Delivery of queued mail: the `file`, `sendmail` and `smtp` transports.
 //!
+//! Three steps: [`claim`] leases due mails inside a transaction (the
+//! template's own in `process` and `replay`, one of its own in [`deliver`]);
+//! [`send`] hands them to the transport after that commit, touching no
+//! database, so it may run on another thread; [`settle`] records the
+//! results in a commit that need not wait for the disk (a lost record only
+//! sends the mail again once the 10-minute lease ends).
 //! Mail stays in the database's outbox until a transport accepts it; a failure
 //! is recorded with the time of the next attempt (exponential back-off) and
 //! never loses the mail. Mails nobody asked for (notices, answers to unsigned
@@ -133,8 +139,7 @@ pub fn send(config: &Config, data_dir: &Path, mails: &[OutboxMail], now: DateTim
     if mails.is_empty() {
         return sent;
     }
-    let refs: Vec<&OutboxMail> = mails.iter().collect();
-    for (mail, result) in mails.iter().zip(send_all(config, data_dir, &refs)) {
+    for (mail, result) in mails.iter().zip(send_all(config, data_dir, mails)) {
         sent.settlements.push(match result {
             Ok(()) => {
                 sent.report.delivered += 1;
@@ -164,7 +169,7 @@ pub fn settle(store: &mut Store, sent: &Sent, now: DateTime<Utc>) -> Result<(), 
 pub const CHUNK: usize = 256;
 
 /// Sends each mail; one result per mail, in order.
-fn send_all(config: &Config, data_dir: &Path, mails: &[&OutboxMail]) -> Vec<Result<(), String>> {
+fn send_all(config: &Config, data_dir: &Path, mails: &[OutboxMail]) -> Vec<Result<(), String>> {
     let d = &config.delivery;
     match d.transport {
         Transport::File => write_files(&data_dir.join(&d.file_dir), mails),
@@ -224,7 +229,7 @@ fn smtp_transport(config: &Config) -> Result<SmtpTransport, String> {
 }
 
 /// Sends each mail through the SMTP relay.
-fn smtp(config: &Config, mails: &[&OutboxMail]) -> Vec<Result<(), String>> {
+fn smtp(config: &Config, mails: &[OutboxMail]) -> Vec<Result<(), String>> {
     match smtp_transport(config) {
         Ok(t) => mails
             .iter()
@@ -252,7 +257,7 @@ fn envelope(config: &Config, mail: &OutboxMail) -> Result<SmtpEnvelope, String> 
 /// durably: every file is written under a temporary name, all are synced
 /// (in parallel, so the file system joins the flushes), renamed, and the
 /// directory is synced once before any row is marked delivered.
-fn write_files(dir: &Path, mails: &[&OutboxMail]) -> Vec<Result<(), String>> {
+fn write_files(dir: &Path, mails: &[OutboxMail]) -> Vec<Result<(), String>> {
     if let Err(e) = std::fs::create_dir_all(dir) {
         return mails.iter().map(|_| Err(e.to_string())).collect();
     }

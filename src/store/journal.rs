@@ -1,5 +1,6 @@
-//! The journal (one row per handled mail) and the outbox (every mail to send),
-//! plus the deterministic text dump that golden tests compare.
+//! The journal (one row per handled mail: what came in, what was answered),
+//! plus the deterministic text dump that golden tests compare. The outbox
+//! is `outbox.rs`.
 
 use super::{Store, StoreError, StoreResult, Tx};
 use rusqlite::{OptionalExtension, params};

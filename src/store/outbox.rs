@@ -9,7 +9,7 @@
 //! partial index of undelivered rows only, never the delivered history.
 
 use super::{Store, StoreResult, Tx};
-use rusqlite::{Connection, params};
+use rusqlite::params;
 
 /// A mail waiting in (or delivered from) the outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,7 +73,10 @@ impl Tx<'_> {
 
     /// At most `limit` undelivered mails due at `now`, oldest first.
     pub fn outbox_due(&self, now: &str, limit: usize) -> StoreResult<Vec<OutboxMail>> {
-        due(&self.tx, now, limit)
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut stmt = self.tx.prepare_cached(&due_sql())?;
+        let rows = stmt.query_map(params![now, limit], outbox_row)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
     /// Leases due mails to this attempt until `lease_until`; returns the ids
@@ -154,11 +157,6 @@ impl Tx<'_> {
 }
 
 impl Store {
-    /// Every undelivered mail due at `now`, oldest first (`outbox list`).
-    pub fn outbox_due(&self, now: &str) -> StoreResult<Vec<OutboxMail>> {
-        due(&self.conn, now, usize::MAX)
-    }
-
     /// Every outbox row (newest last).
     pub fn outbox_all(&self) -> StoreResult<Vec<OutboxMail>> {
         let sql = format!("SELECT {OUTBOX_COLUMNS} FROM outbox ORDER BY id");
@@ -176,14 +174,6 @@ fn due_sql() -> String {
         "SELECT {OUTBOX_COLUMNS} FROM outbox
          WHERE delivered IS NULL AND next_attempt <= ?1 ORDER BY +id LIMIT ?2"
     )
-}
-
-fn due(conn: &Connection, now: &str, limit: usize) -> StoreResult<Vec<OutboxMail>> {
-    let sql = due_sql();
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params![now, limit], outbox_row)?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
 #[cfg(test)]
@@ -211,7 +201,8 @@ mod tests {
             !claim(&mut store, id, now, lease),
             "a second run must not send it too"
         );
-        assert!(store.outbox_due(now).unwrap().is_empty());
+        let due = store.simulate(|tx| tx.outbox_due(now, 10)).unwrap();
+        assert!(due.is_empty());
         // A run that died mid-attempt: after the lease the mail is due again.
         assert!(claim(&mut store, id, lease, "2026-11-22T08:35:00.000Z"));
         store
