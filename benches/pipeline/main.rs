@@ -10,6 +10,10 @@
 //! (c) the stage breakdown (mail parse, verify, envelope, objects, policy,
 //!     commit, reply sign), each beside its floor, measured in this run.
 //!
+//! Before measuring it waits (at most six minutes) until creating a file
+//! costs what it does on an idle file system: on ext4 without a journal a
+//! new file costs far more for minutes after many were deleted nearby (the
+//! previous run's data, a build); `REGMAIL_BENCH_SETTLE=0` skips the wait.
 //! `REGMAIL_BENCH_SCALE=0.1` shrinks the sizes for a quick look;
 //! `REGMAIL_BENCH_ONLY=pipe` or `batch` runs one measurement (profiling).
 
@@ -26,6 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1.0);
     let size = |n: f64| ((n * scale) as usize).max(10);
+    let _probe = setup::settle_file_system()?;
     let started = Instant::now();
     let mut bench = setup::Bench::new(size(1_000_000.0), size(1_000.0))?;
     println!(

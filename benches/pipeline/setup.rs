@@ -22,6 +22,39 @@ pub struct Sender {
     pub holder: &'static str,
 }
 
+/// Waits until creating a file in Cargo's scratch directory costs at most
+/// 60 us (an idle ext4 file system: about 25 us), six minutes at most,
+/// and says how long it waited. The probe files are kept until the
+/// returned directory is dropped (after the measurements): deleting them
+/// would itself slow the next files down.
+pub fn settle_file_system() -> Res<Option<tempfile::TempDir>> {
+    if std::env::var("REGMAIL_BENCH_SETTLE").is_ok_and(|v| v == "0") {
+        return Ok(None);
+    }
+    const FILES: u32 = 100;
+    let probe = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR"))?;
+    let started = Instant::now();
+    for round in 0.. {
+        let t = Instant::now();
+        for i in 0..FILES {
+            std::fs::write(probe.path().join(format!("{round}-{i}")), b"x")?;
+        }
+        let per_file = t.elapsed().as_secs_f64() / f64::from(FILES);
+        let waited = started.elapsed().as_secs();
+        if per_file <= 60e-6 || waited >= 360 {
+            if waited > 0 {
+                println!(
+                    "waited {waited} s for the file system to settle (a new file: {:.0} us)",
+                    per_file * 1e6
+                );
+            }
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(10));
+    }
+    Ok(Some(probe))
+}
+
 /// The registry under test.
 pub struct Bench {
     pub dir: tempfile::TempDir,

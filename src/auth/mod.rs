@@ -11,6 +11,7 @@
 //! only after sequoia verified the signature, so nothing unverified can reach
 //! `policy` or `store`.
 
+mod ed25519;
 mod keyring;
 mod signing;
 

@@ -3,6 +3,7 @@
 //! `regmail submit` signs a template. The creation time of each signature is
 //! the injected clock's, so a reply is reproducible byte for byte.
 
+use super::ed25519::Prepared;
 use chrono::{DateTime, Utc};
 use openpgp::cert::{CertBuilder, CipherSuite};
 use openpgp::parse::Parse;
@@ -12,6 +13,7 @@ use openpgp::serialize::stream::{Message, Signer};
 use sequoia_openpgp as openpgp;
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 /// A fault with the registry key (the caller exits 75).
@@ -38,6 +40,8 @@ fn pgp(e: anyhow::Error) -> SigningError {
 #[derive(Debug, Clone)]
 pub struct SigningKey {
     tsk: openpgp::Cert,
+    /// Its Ed25519 signing-capable secret keys, prepared once.
+    prepared: Arc<[Prepared]>,
 }
 
 impl SigningKey {
@@ -51,7 +55,7 @@ impl SigningKey {
             .add_signing_subkey()
             .generate()
             .map_err(pgp)?;
-        Ok(SigningKey { tsk })
+        Ok(SigningKey::new(tsk))
     }
 
     /// Loads the key from an armoured TSK file.
@@ -66,7 +70,16 @@ impl SigningKey {
                 "the registry key file holds no secret key".into(),
             ));
         }
-        Ok(SigningKey { tsk })
+        Ok(SigningKey::new(tsk))
+    }
+
+    fn new(tsk: openpgp::Cert) -> SigningKey {
+        let prepared = tsk
+            .keys()
+            .unencrypted_secret()
+            .filter_map(|k| Prepared::of(k.key().role_as_unspecified()))
+            .collect();
+        SigningKey { tsk, prepared }
     }
 
     /// Writes the secret key, armoured, readable by the owner only.
@@ -99,7 +112,7 @@ impl SigningKey {
     pub fn clearsign(&self, text: &str, now: DateTime<Utc>) -> Result<String, SigningError> {
         let p = StandardPolicy::new();
         let at: SystemTime = now.into();
-        let keypair = self
+        let key = self
             .tsk
             .keys()
             .secret()
@@ -111,25 +124,43 @@ impl SigningKey {
             .next()
             .ok_or_else(|| SigningError::Openpgp("no signing-capable key valid now".into()))?
             .key()
-            .clone()
-            .into_keypair()
-            .map_err(pgp)?;
-        let mut out = Vec::new();
+            .clone();
+        let fingerprint = key.fingerprint();
+        match self
+            .prepared
+            .iter()
+            .find(|k| k.fingerprint() == fingerprint)
         {
-            let message = Message::new(&mut out);
-            let mut signer = Signer::new(message, keypair)
-                .map_err(pgp)?
-                .cleartext()
-                .creation_time(at)
-                .build()
-                .map_err(pgp)?;
-            signer
-                .write_all(text.as_bytes())
-                .map_err(|e| SigningError::Openpgp(e.to_string()))?;
-            signer.finalize().map_err(pgp)?;
+            Some(prepared) => clearsign_with(prepared.signer(), text, at),
+            None => clearsign_with(key.into_keypair().map_err(pgp)?, text, at),
         }
-        String::from_utf8(out).map_err(|e| SigningError::Openpgp(e.to_string()))
     }
+}
+
+/// The cleartext signature framework around one signer.
+pub(super) fn clearsign_with<S>(
+    signer: S,
+    text: &str,
+    at: SystemTime,
+) -> Result<String, SigningError>
+where
+    S: openpgp::crypto::Signer + Send + Sync,
+{
+    let mut out = Vec::new();
+    {
+        let message = Message::new(&mut out);
+        let mut signer = Signer::new(message, signer)
+            .map_err(pgp)?
+            .cleartext()
+            .creation_time(at)
+            .build()
+            .map_err(pgp)?;
+        signer
+            .write_all(text.as_bytes())
+            .map_err(|e| SigningError::Openpgp(e.to_string()))?;
+        signer.finalize().map_err(pgp)?;
+    }
+    String::from_utf8(out).map_err(|e| SigningError::Openpgp(e.to_string()))
 }
 
 #[cfg(unix)]

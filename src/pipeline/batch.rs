@@ -26,7 +26,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::ids::IdSource;
 use crate::reply::{self, Sent};
-use crate::store::{OutboxMail, Store, StoreError};
+use crate::store::{Checkpointer, OutboxMail, Store, StoreError};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -44,10 +44,14 @@ pub struct BatchOptions {
 }
 
 impl Default for BatchOptions {
+    /// Groups of 64; one checking thread per core but the writer's (the
+    /// writing thread is the one that cannot be spread: on two cores, two
+    /// checking threads left it waiting for a core a third of the time).
     fn default() -> Self {
         BatchOptions {
             group: 64,
-            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            workers: std::thread::available_parallelism()
+                .map_or(1, |n| n.get().saturating_sub(1).max(1)),
         }
     }
 }
@@ -75,6 +79,43 @@ pub fn handle_batch<M: AsRef<[u8]> + Sync>(
     if readers.is_empty() {
         return sequential(reg, mails, group, &mut each);
     }
+    keep_freed_memory();
+    // The courier checkpoints the WAL after each group's delivery, so the
+    // writing thread only appends; the writer's own checkpoints resume
+    // after the batch, whatever happened in it.
+    let checkpointer = reg.store.checkpointer(busy)?;
+    if checkpointer.is_some() {
+        reg.store.auto_checkpoint(false)?;
+    }
+    let result = concurrent(reg, mails, group, readers, checkpointer, &mut each);
+    if let Err(e) = reg.store.auto_checkpoint(true) {
+        tracing::warn!(error = %e, "automatic checkpoints not resumed");
+    }
+    result
+}
+
+/// Asks the C allocator to keep freed memory for reuse. Each signature
+/// check allocates and frees 32-64 KiB buffers (sequoia's armour reader);
+/// glibc handed those pages back to the kernel after each free (its trim
+/// threshold is 128 KiB) and faulted them in again, zeroed, for the next
+/// mail: most of a checking thread's time. Freeing one block above its
+/// mmap threshold raises both thresholds for the process (mallopt(3),
+/// "dynamic mmap threshold"): 4 MiB blocks and 8 MiB of free heap are then
+/// kept. Elsewhere it is one allocation freed (decision 88).
+fn keep_freed_memory() {
+    let block: Vec<u8> = Vec::with_capacity(4 << 20);
+    drop(std::hint::black_box(block));
+}
+
+/// The batch with checking threads and a courier ([`handle_batch`]).
+fn concurrent<M: AsRef<[u8]> + Sync>(
+    reg: &mut Registry,
+    mails: &[M],
+    group: usize,
+    readers: Vec<Store>,
+    checkpointer: Option<Checkpointer>,
+    each: &mut impl FnMut(usize, Result<Handled, PipelineError>),
+) -> Result<(), PipelineError> {
     let next = AtomicUsize::new(0);
     let (send, receive) = mpsc::sync_channel::<Ready<'_>>(group * 2);
     let Registry {
@@ -94,18 +135,25 @@ pub fn handle_batch<M: AsRef<[u8]> + Sync>(
         data_dir,
     };
     std::thread::scope(|scope| {
-        for reader in readers {
-            let (send, next) = (send.clone(), &next);
-            scope.spawn(move || work_ahead(config, clock, &reader, mails, next, &send));
-        }
-        drop(send);
+        // Owned here: if a thread cannot be started, returning drops the
+        // channels, and the threads already started end.
+        let receive = receive;
         // The courier sends each group's replies once the group is
         // committed, while the next group is applied; what it sent is
         // settled in the next group's commit.
         let (post, posted) = mpsc::sync_channel::<Posted>(2);
         let (report, reported) = mpsc::channel::<Delivered>();
         let data_dir = writer.data_dir;
-        scope.spawn(move || courier(config, data_dir, &posted, &report));
+        spawn_named(scope, "regmail-courier".into(), move || {
+            courier(config, data_dir, &posted, &report, checkpointer.as_ref());
+        })?;
+        for (k, reader) in readers.into_iter().enumerate() {
+            let (send, next) = (send.clone(), &next);
+            spawn_named(scope, format!("regmail-check{k}"), move || {
+                work_ahead(config, clock, &reader, mails, next, &send);
+            })?;
+        }
+        drop(send);
         let mut ahead = BTreeMap::new();
         let mut position = 0;
         while position < mails.len() {
@@ -116,7 +164,7 @@ pub fn handle_batch<M: AsRef<[u8]> + Sync>(
                 position += 1;
             }
             let settled: Vec<Delivered> = reported.try_iter().collect();
-            if let Some(claim) = commit_group(&mut writer, batch, settled, &mut each) {
+            if let Some(claim) = commit_group(&mut writer, batch, settled, each) {
                 // A courier that stopped leaves the mails leased: the next
                 // `tick` after the lease sends them.
                 let _ = post.send(claim);
@@ -125,8 +173,21 @@ pub fn handle_batch<M: AsRef<[u8]> + Sync>(
         drop(post);
         let settled: Vec<Delivered> = reported.iter().collect();
         settle_all(writer.store, &settled);
-    });
-    Ok(())
+        Ok(())
+    })
+}
+
+/// Starts a named thread of the batch (`top -H`, profiles, panics name it).
+fn spawn_named<'scope, 'env>(
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    name: String,
+    f: impl FnOnce() + Send + 'scope,
+) -> Result<(), PipelineError> {
+    std::thread::Builder::new()
+        .name(name)
+        .spawn_scoped(scope, f)
+        .map(drop)
+        .map_err(PipelineError::Thread)
 }
 
 /// Mails leased in a committed group, with the group's instant.
@@ -134,17 +195,23 @@ type Posted = (Vec<OutboxMail>, DateTime<Utc>);
 /// What the courier did with them.
 type Delivered = (Sent, DateTime<Utc>);
 
-/// Sends the replies of committed groups, in commit order.
+/// Sends the replies of committed groups, in commit order, then
+/// checkpoints what the group wrote.
 fn courier(
     config: &Config,
     data_dir: &Path,
     posted: &mpsc::Receiver<Posted>,
     report: &mpsc::Sender<Delivered>,
+    checkpointer: Option<&Checkpointer>,
 ) {
     for (mails, now) in posted {
         let sent = reply::send(config, data_dir, &mails, now);
         if report.send((sent, now)).is_err() {
             return;
+        }
+        if let Some(Err(e)) = checkpointer.map(Checkpointer::passive) {
+            // Not a fault of the batch: the WAL is checkpointed later.
+            tracing::debug!(error = %e, "checkpoint postponed");
         }
     }
 }

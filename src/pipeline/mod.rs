@@ -78,6 +78,9 @@ pub enum PipelineError {
     /// Queueing notifications.
     #[error(transparent)]
     Notify(#[from] lifecycle::notify::NotifyError),
+    /// A batch thread could not be started.
+    #[error("cannot start a batch thread: {0}")]
+    Thread(#[source] std::io::Error),
     /// Not applied: the group commit holding it failed (see the log).
     #[error("not applied: the commit of its group failed")]
     GroupAbandoned,

@@ -87,6 +87,28 @@ pub struct Tx<'a> {
     tx: rusqlite::Transaction<'a>,
 }
 
+/// SQLite's default `wal_autocheckpoint`, in pages.
+const WAL_AUTOCHECKPOINT: u32 = 1000;
+
+/// A connection that only copies committed WAL frames into the database
+/// file ([`Store::checkpointer`]). It never writes rows, so it cannot
+/// break a transaction; a checkpoint it cannot finish (a reader still on
+/// old frames) is simply continued by the next one.
+#[derive(Debug)]
+pub struct Checkpointer {
+    conn: Connection,
+}
+
+impl Checkpointer {
+    /// A passive checkpoint: copies what it can without waiting for the
+    /// writer or readers (`synchronous=FULL`: synced before and after).
+    pub fn passive(&self) -> StoreResult<()> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            .map_err(StoreError::from)
+    }
+}
+
 /// A group commit in progress ([`Store::write_group`]).
 #[derive(Debug)]
 pub struct Group<'a> {
@@ -106,19 +128,23 @@ impl Group<'_> {
         if let Some(e) = &self.broken {
             return Err(StoreError::Corrupt(format!("group abandoned: {e}")).into());
         }
-        self.savepoint("SAVEPOINT unit")?;
+        self.savepoint(&["SAVEPOINT unit"])?;
         let value = f(&mut self.tx);
-        let end = if value.is_ok() {
-            "RELEASE unit"
+        let end: &[&str] = if value.is_ok() {
+            &["RELEASE unit"]
         } else {
-            "ROLLBACK TO unit; RELEASE unit"
+            &["ROLLBACK TO unit", "RELEASE unit"]
         };
         self.savepoint(end)?;
         value
     }
 
-    fn savepoint(&mut self, sql: &str) -> Result<(), StoreError> {
-        self.tx.tx.execute_batch(sql).map_err(|e| {
+    /// Runs savepoint statements (prepared once per connection).
+    fn savepoint(&mut self, statements: &[&str]) -> Result<(), StoreError> {
+        let run = |sql: &str| -> rusqlite::Result<()> {
+            self.tx.tx.prepare_cached(sql)?.execute([]).map(drop)
+        };
+        statements.iter().try_for_each(|sql| run(sql)).map_err(|e| {
             let e = StoreError::from(e);
             self.broken = Some(StoreError::Corrupt(e.to_string()));
             e
@@ -134,6 +160,10 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Savepoint and statement journals in memory: they only serve a
+        // rollback inside an open transaction, never recovery, and on disk
+        // every unit of a group commit wrote its pages to a temporary file.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Self::migrated(conn)
     }
@@ -205,6 +235,32 @@ impl Store {
         }
         group.tx.tx.commit()?;
         Ok(value)
+    }
+
+    /// Stops (`false`) or resumes (`true`, SQLite's default of 1,000 pages)
+    /// the checkpoints this connection runs after its commits; while they
+    /// are stopped, a [`Checkpointer`] keeps the WAL short.
+    pub fn auto_checkpoint(&self, on: bool) -> StoreResult<()> {
+        let pages = if on { WAL_AUTOCHECKPOINT } else { 0 };
+        self.conn
+            .pragma_update(None, "wal_autocheckpoint", pages)
+            .map_err(StoreError::from)
+    }
+
+    /// A connection that checkpoints the WAL from another thread (a batch:
+    /// the writing thread then only appends); `None` for an in-memory
+    /// database.
+    pub fn checkpointer(&self, busy_timeout: Duration) -> StoreResult<Option<Checkpointer>> {
+        let Some(path) = self.conn.path().filter(|p| !p.is_empty()) else {
+            return Ok(None);
+        };
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(busy_timeout)?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        Ok(Some(Checkpointer { conn }))
     }
 
     /// A second connection to the same database file for reading on another
