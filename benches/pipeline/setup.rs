@@ -226,7 +226,12 @@ pub fn pipe_mode(bench: &Bench, mails: &[Vec<u8>]) -> Res<Pipe> {
         child.stdin.take().ok_or("no stdin")?.write_all(mail)?;
         let out = child.wait_with_output()?;
         if !out.status.success() {
-            return Err(format!("regmail process exited {}", out.status).into());
+            return Err(format!(
+                "regmail process exited {}: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            )
+            .into());
         }
         peak_rss_kib = peak_rss_kib.max(reported_peak(&out.stderr)?);
     }
