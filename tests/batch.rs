@@ -103,3 +103,55 @@ fn batch_equals_one_by_one() {
     let files = |d: &std::path::Path| std::fs::read_dir(d.join("outbox")).unwrap().count();
     assert_eq!(files(batch_dir.path()), files(one_dir.path()));
 }
+
+/// The writer's own checkpoints are off during a batch and the courier
+/// checkpoints the WAL after each group: the batch's pages reach the
+/// database file while it runs (left alone, the WAL would hold them all and
+/// the database file would stay empty: 4 KiB for these mails).
+#[test]
+fn batch_checkpoints_as_it_goes() {
+    const MAILS: usize = 240;
+    let alice = SigningKey::load(&support::root().join("keys/alice.sec.asc")).unwrap();
+    let clock = FixedClock(support::now());
+    let mails: Vec<Vec<u8>> = (0..MAILS)
+        .map(|i| {
+            let text = support::perscreate_text(1001, &format!("WAL-{i}"), "anna@example.at");
+            signed_mail(
+                &alice,
+                1001,
+                "hostmaster@alpine-domains.test",
+                &text,
+                &clock,
+            )
+            .unwrap()
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let mut reg = support::registry(dir.path(), Config::default());
+    let size = |suffix: &str| {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().ends_with(suffix))
+            .map(|p| std::fs::metadata(p).unwrap().len())
+            .sum::<u64>()
+    };
+    let options = BatchOptions {
+        group: 8,
+        workers: 1,
+    };
+    let mut handled = 0;
+    pipeline::handle_batch(&mut reg, &mails, options, |_, r| {
+        assert!(r.is_ok());
+        handled += 1;
+    })
+    .unwrap();
+    assert_eq!(handled, MAILS);
+    let (wal, db) = (size(".sqlite-wal"), size(".sqlite"));
+    assert!(wal > 0, "the database runs in WAL mode");
+    // Checkpointed by the writer or by the courier: 1.8-2.4 MiB.
+    assert!(
+        db > 1 << 20,
+        "database file of {db} bytes after {MAILS} mails"
+    );
+}

@@ -4,7 +4,7 @@
 //! mail, in that order, its [`Handled`] record or the [`PipelineError`] that
 //! stopped it, reported only after the commit that made it durable.
 //! Intake, signature checks and recipient lookups write nothing, so they run
-//! ahead on worker threads, each with its own read connection; the writes run
+//! ahead on checking threads, each with its own read connection; the writes run
 //! on the calling thread, several mails per commit (a group commit), each
 //! mail in its own savepoint. Invariants: mails are applied in the given
 //! order, each atomically (a failed mail is rolled back alone, the others of
@@ -15,7 +15,10 @@
 //! Each group's commit also leases the replies then due (at most
 //! [`reply::CHUNK`]) and records what the courier thread sent of earlier
 //! groups; the courier sends a group's replies while the next one is
-//! applied.
+//! applied, then checkpoints the WAL on its own connection (the writer's
+//! automatic checkpoints are off during the batch and back on after it).
+//! One checking thread per core but the writer's; glibc is asked to keep
+//! freed memory for the batch (decision 88).
 
 use super::{
     Handled, Parts, PipelineError, Prepared, Registry, apply_mail, log_handled, prepare,
