@@ -23,28 +23,29 @@ fn mails() -> Vec<Vec<u8>> {
         .into_iter()
         .map(|p| std::fs::read(p).unwrap())
         .collect();
-    let alice = SigningKey::load(&support::root().join("keys/alice.sec.asc")).unwrap();
-    let clock = FixedClock(support::now());
+    let alice = alice();
     for i in 0..5 {
         let email = if i == 2 {
             "not-an-address"
         } else {
             "anna@example.at"
         };
-        let text = support::perscreate_text(1001, &format!("BATCH-{i}"), email);
-        mails.push(
-            signed_mail(
-                &alice,
-                1001,
-                "hostmaster@alpine-domains.test",
-                &text,
-                &clock,
-            )
-            .unwrap(),
-        );
+        mails.push(perscreate(&alice, &format!("BATCH-{i}"), email));
     }
     mails.push(mails[0].clone());
     mails
+}
+
+/// Alice, who signs registrar 1001's templates.
+fn alice() -> SigningKey {
+    SigningKey::load(&support::root().join("keys/alice.sec.asc")).unwrap()
+}
+
+/// A signed `perscreate` of registrar 1001 for a person with `email`.
+fn perscreate(alice: &SigningKey, trid: &str, email: &str) -> Vec<u8> {
+    let text = support::perscreate_text(1001, trid, email);
+    let clock = FixedClock(support::now());
+    signed_mail(alice, 1001, "hostmaster@alpine-domains.test", &text, &clock).unwrap()
 }
 
 /// What a record says, signature bytes aside.
@@ -111,20 +112,9 @@ fn batch_equals_one_by_one() {
 #[test]
 fn batch_checkpoints_as_it_goes() {
     const MAILS: usize = 240;
-    let alice = SigningKey::load(&support::root().join("keys/alice.sec.asc")).unwrap();
-    let clock = FixedClock(support::now());
+    let alice = alice();
     let mails: Vec<Vec<u8>> = (0..MAILS)
-        .map(|i| {
-            let text = support::perscreate_text(1001, &format!("WAL-{i}"), "anna@example.at");
-            signed_mail(
-                &alice,
-                1001,
-                "hostmaster@alpine-domains.test",
-                &text,
-                &clock,
-            )
-            .unwrap()
-        })
+        .map(|i| perscreate(&alice, &format!("WAL-{i}"), "anna@example.at"))
         .collect();
     let dir = tempfile::tempdir().unwrap();
     let mut reg = support::registry(dir.path(), Config::default());

@@ -251,14 +251,10 @@ impl Store {
     /// the writing thread then only appends); `None` for an in-memory
     /// database.
     pub fn checkpointer(&self, busy_timeout: Duration) -> StoreResult<Option<Checkpointer>> {
-        let Some(path) = self.conn.path().filter(|p| !p.is_empty()) else {
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE;
+        let Some(conn) = self.second_connection(flags, busy_timeout)? else {
             return Ok(None);
         };
-        let conn = Connection::open_with_flags(
-            path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(busy_timeout)?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         Ok(Some(Checkpointer { conn }))
     }
@@ -266,16 +262,28 @@ impl Store {
     /// A second connection to the same database file for reading on another
     /// thread; `None` for an in-memory database.
     pub fn reader(&self, busy_timeout: Duration) -> StoreResult<Option<Store>> {
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+        let Some(conn) = self.second_connection(flags, busy_timeout)? else {
+            return Ok(None);
+        };
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        Ok(Some(Store { conn }))
+    }
+
+    /// Another connection to this database file, for one other thread;
+    /// `None` for an in-memory database.
+    fn second_connection(
+        &self,
+        flags: rusqlite::OpenFlags,
+        busy_timeout: Duration,
+    ) -> StoreResult<Option<Connection>> {
         let Some(path) = self.conn.path().filter(|p| !p.is_empty()) else {
             return Ok(None);
         };
-        let conn = Connection::open_with_flags(
-            path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
+        let flags = flags | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)?;
         conn.busy_timeout(busy_timeout)?;
-        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        Ok(Some(Store { conn }))
+        Ok(Some(conn))
     }
 
     /// Runs `f` in a transaction that is always rolled back (dry runs, `check`).
