@@ -5,8 +5,10 @@
 //! `Signer` drives like its own `KeyPair`. Why: sequoia's `KeyPair::sign`
 //! unseals the in-memory-encrypted secret and derives the public point for
 //! every signature, which was two thirds of the cost of signing a reply
-//! (decision 87). Invariants: the signature bytes are exactly sequoia's
-//! (Ed25519 is deterministic; same MPI encoding, leading zeros stripped);
+//! (decision 87). Invariants: the signatures are encoded as sequoia's
+//! (same MPI encoding, leading zeros stripped; v4 EdDSA or RFC 9580
+//! Ed25519 by the key's algorithm); a key whose secret does not belong to
+//! its public point is refused at load (sequoia would sign with it);
 //! the secret lives only in `ed25519_dalek::SigningKey`, which zeroizes
 //! itself on drop, and the temporary copy is zeroized; `Debug` never shows
 //! it. Key selection (validity at the signature's time, revocation) stays
@@ -45,12 +47,16 @@ impl std::fmt::Debug for Prepared {
 }
 
 impl Prepared {
-    /// The prepared signer of `key`, if it is an unencrypted Ed25519 key
-    /// whose stored public point matches its secret (anything else is left
-    /// to sequoia's `KeyPair`).
-    pub(super) fn of(key: &Key<SecretParts, UnspecifiedRole>) -> Option<Prepared> {
+    /// The prepared signer of `key` if it is an unencrypted Ed25519 key
+    /// (`Ok(None)`: another algorithm or an encrypted key, left to
+    /// sequoia's `KeyPair`); `Err` if its secret is malformed or does not
+    /// belong to its public point (every signature would fail to verify;
+    /// sequoia would sign with it all the same).
+    pub(super) fn of(
+        key: &Key<SecretParts, UnspecifiedRole>,
+    ) -> Result<Option<Prepared>, &'static str> {
         let SecretKeyMaterial::Unencrypted(unencrypted) = key.secret() else {
-            return None;
+            return Ok(None);
         };
         let (encoding, public_point) = match (key.pk_algo(), key.mpis()) {
             (PublicKeyAlgorithm::Ed25519, mpi::PublicKey::Ed25519 { a }) => {
@@ -60,42 +66,41 @@ impl Prepared {
             (PublicKeyAlgorithm::EdDSA, mpi::PublicKey::EdDSA { curve, q })
                 if *curve == Curve::Ed25519 =>
             {
-                (Encoding::EdDsa, q.decode_point(curve).ok()?.0.to_vec())
+                let point = q
+                    .decode_point(curve)
+                    .map_err(|_| "malformed public point")?;
+                (Encoding::EdDsa, point.0.to_vec())
             }
-            _ => return None,
+            _ => return Ok(None),
         };
-        let secret = unencrypted.map(|material| {
-            let mut bytes = [0u8; 32];
-            let found = match material {
-                mpi::SecretKeyMaterial::Ed25519 { x } if x.len() == 32 => {
-                    bytes.copy_from_slice(x);
-                    true
-                }
-                mpi::SecretKeyMaterial::EdDSA { scalar } => {
-                    let padded = scalar.value_padded(32);
-                    let ok = padded.len() == 32;
-                    if ok {
-                        bytes.copy_from_slice(&padded);
+        let secret = unencrypted
+            .map(|material| {
+                let mut bytes = [0u8; 32];
+                let found = match material {
+                    mpi::SecretKeyMaterial::Ed25519 { x } if x.len() == 32 => {
+                        bytes.copy_from_slice(x);
+                        true
                     }
-                    ok
-                }
-                _ => false,
-            };
-            let key = found.then(|| ed25519_dalek::SigningKey::from_bytes(&bytes));
-            bytes.zeroize();
-            key
-        })?;
-        // A key file whose public half does not belong to its secret would
-        // make signatures nobody can verify: leave it to sequoia, which
-        // reports it.
+                    // `value_padded` would cut a longer scalar silently.
+                    mpi::SecretKeyMaterial::EdDSA { scalar } if scalar.value().len() <= 32 => {
+                        bytes.copy_from_slice(&scalar.value_padded(32));
+                        true
+                    }
+                    _ => false,
+                };
+                let key = found.then(|| ed25519_dalek::SigningKey::from_bytes(&bytes));
+                bytes.zeroize();
+                key
+            })
+            .ok_or("malformed Ed25519 secret")?;
         if secret.verifying_key().as_bytes()[..] != public_point[..] {
-            return None;
+            return Err("the Ed25519 secret does not belong to its public key");
         }
-        Some(Prepared {
+        Ok(Some(Prepared {
             public: key.clone().take_secret().0.role_into_unspecified(),
             secret,
             encoding,
-        })
+        }))
     }
 
     /// The key's fingerprint.
@@ -180,7 +185,7 @@ mod tests {
             .for_signing()
         {
             let key = ka.key().clone().role_into_unspecified();
-            let prepared = Prepared::of(&key).expect("an Ed25519 key");
+            let prepared = Prepared::of(&key).expect("sound").expect("Ed25519");
             let ours = clearsign_with(prepared.signer(), text, at).expect("ours");
             let keypair = key.into_keypair().expect("keypair");
             let theirs = clearsign_with(keypair, text, at).expect("sequoia");
@@ -225,6 +230,28 @@ mod tests {
     }
 
     #[test]
+    fn a_secret_of_another_key_is_refused() {
+        let generate = || {
+            CertBuilder::new()
+                .set_cipher_suite(CipherSuite::Cv25519)
+                .add_signing_subkey()
+                .generate()
+                .expect("key")
+                .0
+        };
+        let signing = |tsk: &openpgp::Cert| {
+            let p = StandardPolicy::new();
+            let ka = tsk.keys().unencrypted_secret().with_policy(&p, None);
+            let key = ka.for_signing().next().expect("signing key");
+            key.key().clone().role_into_unspecified()
+        };
+        let (public, _) = signing(&generate()).take_secret();
+        let (_, secret) = signing(&generate()).take_secret();
+        let mixed = public.add_secret(secret).0;
+        assert!(Prepared::of(&mixed).is_err());
+    }
+
+    #[test]
     fn other_algorithms_are_left_to_sequoia() {
         let (tsk, _) = CertBuilder::new()
             .set_cipher_suite(CipherSuite::P256)
@@ -233,7 +260,7 @@ mod tests {
             .expect("key");
         for ka in tsk.keys().unencrypted_secret() {
             let key = ka.key().clone().role_into_unspecified();
-            assert!(Prepared::of(&key).is_none());
+            assert!(Prepared::of(&key).expect("sound").is_none());
         }
     }
 }

@@ -55,7 +55,7 @@ impl SigningKey {
             .add_signing_subkey()
             .generate()
             .map_err(pgp)?;
-        Ok(SigningKey::new(tsk))
+        SigningKey::new(tsk)
     }
 
     /// Loads the key from an armoured TSK file.
@@ -70,16 +70,17 @@ impl SigningKey {
                 "the registry key file holds no secret key".into(),
             ));
         }
-        Ok(SigningKey::new(tsk))
+        SigningKey::new(tsk)
     }
 
-    fn new(tsk: openpgp::Cert) -> SigningKey {
+    fn new(tsk: openpgp::Cert) -> Result<SigningKey, SigningError> {
         let prepared = tsk
             .keys()
             .unencrypted_secret()
-            .filter_map(|k| Prepared::of(k.key().role_as_unspecified()))
-            .collect();
-        SigningKey { tsk, prepared }
+            .filter_map(|k| Prepared::of(k.key().role_as_unspecified()).transpose())
+            .collect::<Result<_, _>>()
+            .map_err(|why| SigningError::Openpgp(why.into()))?;
+        Ok(SigningKey { tsk, prepared })
     }
 
     /// Writes the secret key, armoured, readable by the owner only.

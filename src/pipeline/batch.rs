@@ -86,7 +86,11 @@ pub fn handle_batch<M: AsRef<[u8]> + Sync>(
     // The courier checkpoints the WAL after each group's delivery, so the
     // writing thread only appends; the writer's own checkpoints resume
     // after the batch, whatever happened in it.
-    let checkpointer = reg.store.checkpointer(busy)?;
+    let checkpointer = reg.store.checkpointer(busy).unwrap_or_else(|e| {
+        // The writer then checkpoints, as outside a batch.
+        tracing::warn!(error = %e, "no checkpointing connection");
+        None
+    });
     if checkpointer.is_some() {
         reg.store.auto_checkpoint(false)?;
     }

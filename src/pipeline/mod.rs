@@ -80,7 +80,7 @@ pub enum PipelineError {
     Notify(#[from] lifecycle::notify::NotifyError),
     /// A batch thread could not be started.
     #[error("cannot start a batch thread: {0}")]
-    Thread(#[source] std::io::Error),
+    Thread(std::io::Error),
     /// Not applied: the group commit holding it failed (see the log).
     #[error("not applied: the commit of its group failed")]
     GroupAbandoned,
