@@ -381,9 +381,7 @@ fn busy_database_exits_75_and_writes_nothing() {
 fn sendmail_transport_delivers_or_keeps_the_mail() {
     let tmp = data_dir();
     let d = tmp.path();
-    let script = d.join("fake-sendmail");
-    let spool = d.join("spool");
-    std::fs::create_dir_all(&spool).unwrap();
+    let (script, spool) = support::fake_sendmail(d);
     let write_script = |ok: bool| {
         let body = if ok {
             format!(
@@ -395,14 +393,6 @@ fn sendmail_transport_delivers_or_keeps_the_mail() {
         };
         support::install_script(&script, &body);
     };
-    std::fs::write(
-        d.join("regmail.toml"),
-        format!(
-            "[delivery]\ntransport = \"sendmail\"\nsendmail_command = \"{}\"\n",
-            script.display()
-        ),
-    )
-    .unwrap();
     write_script(false);
     process(d, "01-perscreate-holder.eml", 0);
     let listing = regmail(d)

@@ -313,9 +313,7 @@ fn disk_full_at_commit_exits_75_and_writes_nothing() {
 fn failing_sendmail_defers_and_tick_delivers_exactly_once() {
     let tmp = data_dir();
     let d = tmp.path();
-    let script = d.join("fake-sendmail");
-    let spool = d.join("spool");
-    std::fs::create_dir_all(&spool).unwrap();
+    let (script, spool) = support::fake_sendmail(d);
     let sendmail = |ok: bool| {
         let body = if ok {
             format!(
@@ -328,14 +326,6 @@ fn failing_sendmail_defers_and_tick_delivers_exactly_once() {
         support::install_script(&script, &body);
     };
     let spooled = || std::fs::read_dir(&spool).unwrap().count();
-    std::fs::write(
-        d.join("regmail.toml"),
-        format!(
-            "[delivery]\ntransport = \"sendmail\"\nsendmail_command = \"{}\"\n",
-            script.display()
-        ),
-    )
-    .unwrap();
     sendmail(false);
     let (mail, _mails) = one_mail(6);
     process(d, &mail, 0);

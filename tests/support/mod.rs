@@ -132,6 +132,21 @@ pub fn perscreate_text(registrar: u32, trid: &str, email: &str) -> String {
     )
 }
 
+/// Points a data directory's delivery at a `sendmail` script the test
+/// writes (and rewrites) with [`install_script`]; returns the script's path
+/// and an empty spool directory for it to write into.
+pub fn fake_sendmail(data_dir: &Path) -> (PathBuf, PathBuf) {
+    let script = data_dir.join("fake-sendmail");
+    let spool = data_dir.join("spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    let config = format!(
+        "[delivery]\ntransport = \"sendmail\"\nsendmail_command = \"{}\"\n",
+        script.display()
+    );
+    std::fs::write(data_dir.join("regmail.toml"), config).unwrap();
+    (script, spool)
+}
+
 /// Installs an executable shell script at `path` (a fake sendmail):
 /// written aside and renamed, so a running test never executes half a script.
 pub fn install_script(path: &Path, body: &str) {
