@@ -401,12 +401,16 @@ fn output_is_atomic_and_records_the_serial_only_when_written() {
     let d = tmp.path();
     let zones = tempfile::tempdir().unwrap();
     let file = zones.path().join("at.zone");
-    let out = regmail(d, T0)
-        .args(["zone", "export", "--zone", "at", "--output"])
-        .arg(&file)
-        .assert()
-        .success();
-    let summary = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    // `zone export --output FILE` at T0: its summary line.
+    let written_to = |file: &Path| {
+        let out = regmail(d, T0)
+            .args(["zone", "export", "--zone", "at", "--output"])
+            .arg(file)
+            .assert()
+            .success();
+        String::from_utf8_lossy(&out.get_output().stdout).into_owned()
+    };
+    let summary = written_to(&file);
     assert!(
         summary.contains("serial 2026112200 (new), 4 delegations, 3 glue records"),
         "{summary}"
@@ -425,12 +429,7 @@ fn output_is_atomic_and_records_the_serial_only_when_written() {
         .assert()
         .failure();
     assert_eq!(std::fs::read_to_string(&file).unwrap(), written);
-    let out = regmail(d, T0)
-        .args(["zone", "export", "--zone", "at", "--output"])
-        .arg(&file)
-        .assert()
-        .success();
-    let summary = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    let summary = written_to(&file);
     assert!(summary.contains("serial 2026112202 (new)"), "{summary}");
     let now = std::fs::read_to_string(&file).unwrap();
     assert_eq!(serial_of(&now), 2026112202);

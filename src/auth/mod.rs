@@ -9,7 +9,10 @@
 //! 4008/4009/4010/4013 (expired, revoked, or retired by a key rotation after
 //! its overlap period). Invariant: a `VerifiedBody` can only be made here, and
 //! only after sequoia verified the signature, so nothing unverified can reach
-//! `policy` or `store`.
+//! `policy` or `store`. The registry's own key (`signing`) cleartext-signs
+//! every outgoing mail; its Ed25519 keys are prepared once per load
+//! (`ed25519`, decision 87) and a key file whose secret does not belong to
+//! its public key is refused.
 
 mod ed25519;
 mod keyring;
