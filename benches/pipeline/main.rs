@@ -15,7 +15,9 @@
 //! new file costs far more for minutes after many were deleted nearby (the
 //! previous run's data, a build); `REGMAIL_BENCH_SETTLE=0` skips the wait.
 //! `REGMAIL_BENCH_SCALE=0.1` shrinks the sizes for a quick look;
-//! `REGMAIL_BENCH_ONLY=pipe` or `batch` runs one measurement (profiling).
+//! `REGMAIL_BENCH_ONLY=pipe` or `batch` runs one measurement (profiling);
+//! `REGMAIL_BENCH_KEEP=1` leaves the registry's directory behind (it says
+//! where), so that a run right after does not pay for its deletion.
 
 mod floors;
 mod setup;
@@ -30,9 +32,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1.0);
     let size = |n: f64| ((n * scale) as usize).max(10);
-    let _probe = setup::settle_file_system()?;
+    let keep = std::env::var("REGMAIL_BENCH_KEEP").is_ok_and(|v| v == "1");
+    let mut probe = setup::settle_file_system()?;
+    if let Some(p) = probe.as_mut().filter(|_| keep) {
+        p.disable_cleanup(true);
+    }
     let started = Instant::now();
     let mut bench = setup::Bench::new(size(1_000_000.0), size(1_000.0))?;
+    if keep {
+        bench.dir.disable_cleanup(true);
+        println!("keeping {}", bench.dir.path().display());
+    }
     println!(
         "setup: {} domains, {} certificates, in {:.1} s",
         bench.domains,
@@ -63,8 +73,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         setup::pipe_mode(&bench, &pipe_mails)?
     };
+    // The setup's writes (the database, the previous measurements) reach
+    // the disk now, not in the middle of the batch's fsyncs.
+    std::process::Command::new("sync").status()?;
     // Measured right before the batch: what a new file costs here now.
     let deliver = floors::deliver(&bench, 640)?;
+    let cpu = setup::cpu_seconds()?;
     let t = Instant::now();
     let mut failures = 0usize;
     pipeline::handle_batch(
@@ -85,6 +99,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
     )?;
     let batch = t.elapsed();
+    let batch_cpu = setup::cpu_seconds()? - cpu;
     let per_template = batch.as_secs_f64() / batch_mails.len() as f64;
 
     println!(
@@ -107,6 +122,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         batch.as_secs_f64(),
         1.0 / per_template,
         failures
+    );
+    println!(
+        "  CPU time, all threads: {:.1} us per template = {:.2} cores busy",
+        batch_cpu * 1e6 / batch_mails.len() as f64,
+        batch_cpu / batch.as_secs_f64()
     );
     println!("\n(c) stages, per template (one thread)");
     println!(

@@ -197,6 +197,18 @@ fn perscreate(registrar: u32, trid: &str) -> String {
     )
 }
 
+/// CPU time of this process so far (user and system, every thread), from
+/// `/proc/self/stat` (in clock ticks of 10 ms).
+pub fn cpu_seconds() -> Res<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // The fields after the command name (which may hold spaces).
+    let rest = stat.rsplit_once(')').ok_or("no /proc/self/stat")?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |k: usize| -> Res<f64> { Ok(fields.get(k).ok_or("short stat")?.parse::<f64>()?) };
+    // utime and stime: fields 14 and 15 of stat(5), 12 and 13 after the name.
+    Ok((ticks(11)? + ticks(12)?) / 100.0)
+}
+
 /// Pipe-mode figures.
 #[derive(Debug, Default)]
 pub struct Pipe {

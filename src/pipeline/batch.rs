@@ -11,15 +11,19 @@
 //! its group stand); the records equal those of [`super::handle`] run mail by
 //! mail at the same instants (no template changes a certificate or a
 //! registrar, which is all the workers read); no reply is delivered and no
-//! record reported before its group is committed (`synchronous=FULL`).
+//! record reported before its group is durable.
 //! Each group's commit also leases the replies then due (at most
 //! [`reply::CHUNK`]) and records what the courier thread sent of earlier
-//! groups; the courier sends a group's replies while the next one is
-//! applied, then checkpoints the WAL on its own connection (the writer's
-//! automatic checkpoints are off during the batch and back on after it).
+//! groups. The writer's commits do not wait for the disk during the batch
+//! (`synchronous=NORMAL`): the courier syncs the WAL after each commit, and
+//! only then sends the group's replies and lets its records be reported,
+//! while the writer already applies the next group; it then checkpoints the
+//! WAL on its own connection (the writer's automatic checkpoints and
+//! durable commits are off during the batch and back on after it).
 //! One checking thread per core but the writer's; glibc is asked to keep
 //! freed memory for the batch (decision 88).
 
+use super::durable::{Dispatched, Results, Waiting};
 use super::{
     Handled, Parts, PipelineError, Prepared, Registry, apply_mail, log_handled, prepare,
     record_sent,
@@ -93,10 +97,14 @@ pub fn handle_batch<M: AsRef<[u8]> + Sync>(
     });
     if checkpointer.is_some() {
         reg.store.auto_checkpoint(false)?;
+        reg.store.defer_sync(true)?;
     }
     let result = concurrent(reg, mails, group, readers, checkpointer, &mut each);
     if let Err(e) = reg.store.auto_checkpoint(true) {
         tracing::warn!(error = %e, "automatic checkpoints not resumed");
+    }
+    if let Err(e) = reg.store.defer_sync(false) {
+        tracing::warn!(error = %e, "commits stay relaxed");
     }
     result
 }
@@ -148,8 +156,8 @@ fn concurrent<M: AsRef<[u8]> + Sync>(
         // The courier sends each group's replies once the group is
         // committed, while the next group is applied; what it sent is
         // settled in the next group's commit.
-        let (post, posted) = mpsc::sync_channel::<Posted>(2);
-        let (report, reported) = mpsc::channel::<Delivered>();
+        let (post, posted) = mpsc::sync_channel::<Committed>(2);
+        let (report, reported) = mpsc::channel::<Dispatched>();
         let data_dir = writer.data_dir;
         spawn_named(scope, "regmail-courier".into(), move || {
             courier(config, data_dir, &posted, &report, checkpointer.as_ref());
@@ -162,6 +170,7 @@ fn concurrent<M: AsRef<[u8]> + Sync>(
         }
         drop(send);
         let mut ahead = BTreeMap::new();
+        let mut waiting = Waiting::default();
         let mut position = 0;
         while position < mails.len() {
             let mut batch = Vec::with_capacity(group);
@@ -170,15 +179,20 @@ fn concurrent<M: AsRef<[u8]> + Sync>(
                 batch.push((position, item));
                 position += 1;
             }
-            let settled: Vec<Delivered> = reported.try_iter().collect();
-            if let Some(claim) = commit_group(&mut writer, batch, settled, each) {
-                // A courier that stopped leaves the mails leased: the next
-                // `tick` after the lease sends them.
-                let _ = post.send(claim);
-            }
+            let settled = waiting.hear(reported.try_iter(), each);
+            let outcome = commit_group(&mut writer, batch, settled);
+            let seq = outcome.committed.map(|(mails, now)| {
+                let seq = waiting.number();
+                // A courier that stopped leaves the mails leased (the next
+                // `tick` after the lease sends them) and the group unconfirmed.
+                let _ = post.send(Committed { seq, mails, now });
+                seq
+            });
+            waiting.push(seq, outcome.results, each);
         }
         drop(post);
-        let settled: Vec<Delivered> = reported.iter().collect();
+        let settled = waiting.hear(reported.iter(), each);
+        waiting.finish(each);
         settle_all(writer.store, &settled);
         Ok(())
     })
@@ -197,29 +211,58 @@ fn spawn_named<'scope, 'env>(
         .map_err(PipelineError::Thread)
 }
 
-/// Mails leased in a committed group, with the group's instant.
-type Posted = (Vec<OutboxMail>, DateTime<Utc>);
-/// What the courier did with them.
-type Delivered = (Sent, DateTime<Utc>);
+/// What the courier did with a group's replies, and the group's instant.
+pub(super) type Delivered = (Sent, DateTime<Utc>);
 
-/// Sends the replies of committed groups, in commit order, then
-/// checkpoints what the group wrote.
+/// A committed group on its way to the courier: its number, the replies it
+/// leased, its instant.
+struct Committed {
+    seq: u64,
+    mails: Vec<OutboxMail>,
+    now: DateTime<Utc>,
+}
+
+/// Makes each committed group durable (the writer's commits do not wait
+/// for the disk during a batch), only then sends its replies, in commit
+/// order; checkpoints the WAL every few groups and at the end.
 fn courier(
     config: &Config,
     data_dir: &Path,
-    posted: &mpsc::Receiver<Posted>,
-    report: &mpsc::Sender<Delivered>,
+    posted: &mpsc::Receiver<Committed>,
+    report: &mpsc::Sender<Dispatched>,
     checkpointer: Option<&Checkpointer>,
 ) {
-    for (mails, now) in posted {
-        let sent = reply::send(config, data_dir, &mails, now);
-        if report.send((sent, now)).is_err() {
+    for Committed { seq, mails, now } in posted {
+        // Without a checkpointer the writer's commits were durable already.
+        let durable = checkpointer
+            .map_or(Ok(()), Checkpointer::sync_wal)
+            .map_err(|e| e.to_string());
+        if let Err(why) = &durable {
+            tracing::error!(error = %why, "a committed group is not known to be durable; its replies stay leased");
+        }
+        let sent = (durable.is_ok() && !mails.is_empty())
+            .then(|| (reply::send(config, data_dir, &mails, now), now));
+        if report.send(Dispatched { seq, durable, sent }).is_err() {
             return;
         }
-        if let Some(Err(e)) = checkpointer.map(Checkpointer::passive) {
-            // Not a fault of the batch: the WAL is checkpointed later.
-            tracing::debug!(error = %e, "checkpoint postponed");
+        if seq % CHECKPOINT_EVERY == 0 {
+            checkpoint(checkpointer);
         }
+    }
+    checkpoint(checkpointer);
+}
+
+/// Groups between two checkpoints of the courier: a checkpoint copies the
+/// pages every group changes (the tables' and indexes' last pages) once,
+/// and syncs the database file once, for this many groups; the WAL holds
+/// at most their frames (about 4 MB for groups of 64).
+const CHECKPOINT_EVERY: u64 = 4;
+
+/// Copies what the WAL holds into the database file, if it can.
+fn checkpoint(checkpointer: Option<&Checkpointer>) {
+    if let Some(Err(e)) = checkpointer.map(Checkpointer::passive) {
+        // Not a fault of the batch: the WAL is checkpointed later.
+        tracing::debug!(error = %e, "checkpoint postponed");
     }
 }
 
@@ -311,7 +354,11 @@ fn sequential<M: AsRef<[u8]>>(
             ids: reg.ids.as_mut(),
             data_dir: &reg.data_dir,
         };
-        if let Some((mails, now)) = commit_group(&mut writer, batch, Vec::new(), each) {
+        let outcome = commit_group(&mut writer, batch, Vec::new());
+        for (i, result) in outcome.results {
+            each(i, result);
+        }
+        if let Some((mails, now)) = outcome.committed.filter(|(m, _)| !m.is_empty()) {
             let sent = reply::send(&reg.config, &reg.data_dir, &mails, now);
             settle_all(&mut reg.store, &[(sent, now)]);
         }
@@ -319,21 +366,25 @@ fn sequential<M: AsRef<[u8]>>(
     Ok(())
 }
 
+/// A group after its commit.
+struct GroupOutcome {
+    /// Every mail's result, by position.
+    results: Results,
+    /// If the commit succeeded: the replies it leased (none if the lease
+    /// failed: they stay queued) and the group's instant.
+    committed: Option<(Vec<OutboxMail>, DateTime<Utc>)>,
+}
+
 /// Applies a group in one commit (with the settlements of earlier
-/// deliveries and the lease of every reply now due), reports it, and
-/// returns the leased mails for sending.
+/// deliveries and the lease of every reply now due).
 fn commit_group(
     w: &mut Writer<'_>,
     batch: Vec<(usize, Result<Prepared<'_>, PipelineError>)>,
     settled: Vec<Delivered>,
-    each: &mut impl FnMut(usize, Result<Handled, PipelineError>),
-) -> Option<Posted> {
+) -> GroupOutcome {
     let profile = match w.config.profile() {
         Ok(p) => p,
-        Err(e) => {
-            abandon(batch, &e.to_string(), each);
-            return None;
-        }
+        Err(e) => return abandon(batch, &e.to_string()),
     };
     let Some(now) = batch
         .iter()
@@ -342,13 +393,7 @@ fn commit_group(
     else {
         // No mail of the group could be prepared: nothing to apply.
         settle_all(w.store, &settled);
-        for (i, prepared) in batch {
-            each(
-                i,
-                Err(prepared.err().unwrap_or(PipelineError::GroupAbandoned)),
-            );
-        }
-        return None;
+        return not_applied(batch);
     };
     let mut parts = Parts {
         config: w.config,
@@ -366,9 +411,9 @@ fn commit_group(
         }
         let applied = batch
             .iter()
-            .map(|(i, prepared)| match prepared {
-                Ok(mail) => (*i, g.unit(|tx| apply_mail(tx, &mut parts, mail))),
-                Err(_) => (*i, Err(PipelineError::GroupAbandoned)),
+            .map(|(_, prepared)| match prepared {
+                Ok(mail) => g.unit(|tx| apply_mail(tx, &mut parts, mail)),
+                Err(_) => Err(PipelineError::GroupAbandoned),
             })
             .collect::<Vec<_>>();
         // A failed lease leaves the replies queued for the next run.
@@ -379,36 +424,46 @@ fn commit_group(
     });
     let (applied, claim) = match applied {
         Ok(applied) => applied,
-        Err(e) => {
-            abandon(batch, &e.to_string(), each);
-            return None;
-        }
+        Err(e) => return abandon(batch, &e.to_string()),
     };
-    for ((i, prepared), (_, result)) in batch.into_iter().zip(applied) {
-        match (prepared, result) {
-            (Err(e), _) => each(i, Err(e)),
+    let results = batch
+        .into_iter()
+        .zip(applied)
+        .map(|((i, prepared), result)| match (prepared, result) {
+            (Err(e), _) => (i, Err(e)),
             (Ok(mail), Ok(handled)) => {
                 log_handled(&handled, mail.started);
-                each(i, Ok(handled));
+                (i, Ok(handled))
             }
-            (Ok(_), Err(e)) => each(i, Err(e)),
-        }
+            (Ok(_), Err(e)) => (i, Err(e)),
+        })
+        .collect();
+    GroupOutcome {
+        results,
+        committed: Some((claim.map(|c| c.mails).unwrap_or_default(), now)),
     }
-    claim.map(|c| (c.mails, now))
 }
 
 /// The group's commit failed: nothing of it was written; every mail is
 /// reported as failed (the operator replays them again).
-fn abandon(
-    batch: Vec<(usize, Result<Prepared<'_>, PipelineError>)>,
-    why: &str,
-    each: &mut impl FnMut(usize, Result<Handled, PipelineError>),
-) {
+fn abandon(batch: Vec<(usize, Result<Prepared<'_>, PipelineError>)>, why: &str) -> GroupOutcome {
     tracing::warn!(error = why, mails = batch.len(), "group commit failed");
-    for (i, prepared) in batch {
-        each(
-            i,
-            Err(prepared.err().unwrap_or(PipelineError::GroupAbandoned)),
-        );
+    not_applied(batch)
+}
+
+/// Every mail of a group that wrote nothing, with why.
+fn not_applied(batch: Vec<(usize, Result<Prepared<'_>, PipelineError>)>) -> GroupOutcome {
+    let results = batch
+        .into_iter()
+        .map(|(i, prepared)| {
+            (
+                i,
+                Err(prepared.err().unwrap_or(PipelineError::GroupAbandoned)),
+            )
+        })
+        .collect();
+    GroupOutcome {
+        results,
+        committed: None,
     }
 }

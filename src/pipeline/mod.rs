@@ -35,6 +35,7 @@ use std::time::Instant;
 mod answer;
 mod batch;
 mod check;
+mod durable;
 mod record;
 mod timer;
 
@@ -84,6 +85,11 @@ pub enum PipelineError {
     /// Not applied: the group commit holding it failed (see the log).
     #[error("not applied: the commit of its group failed")]
     GroupAbandoned,
+    /// Applied in a batch, but its group could not be made durable (the
+    /// WAL sync failed): its reply was not sent, and after a crash the
+    /// change may be missing.
+    #[error("applied, but not known to be on disk: {0}")]
+    NotDurable(String),
 }
 
 /// What was done with a mail.

@@ -34,7 +34,7 @@ pub use whois::{WhoisDomain, WhoisPerson, WhoisReader, WhoisSnapshot};
 pub use zone::{ZoneDomain, ZoneHost, ZoneSerialRow};
 
 use rusqlite::{Connection, ErrorCode, TransactionBehavior};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// A fault of the store: never the user's mistake; the caller exits 75.
@@ -57,6 +57,9 @@ pub enum StoreError {
     /// Stored data that cannot be read back (a bug or tampering).
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The database's files outside SQLite (syncing the WAL).
+    #[error("database file: {0}")]
+    File(std::io::Error),
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -79,6 +82,8 @@ const STATEMENT_CACHE: usize = 256;
 #[derive(Debug)]
 pub struct Store {
     conn: Connection,
+    /// Commits do not wait for the disk ([`Store::defer_sync`]).
+    deferred: bool,
 }
 
 /// An open write transaction; dropped without [`Store::write`] returning Ok, it rolls back.
@@ -97,6 +102,8 @@ const WAL_AUTOCHECKPOINT: u32 = 1000;
 #[derive(Debug)]
 pub struct Checkpointer {
     conn: Connection,
+    /// The database's write-ahead log.
+    wal: PathBuf,
 }
 
 impl Checkpointer {
@@ -106,6 +113,17 @@ impl Checkpointer {
         self.conn
             .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
             .map_err(StoreError::from)
+    }
+
+    /// Makes every transaction committed so far durable: syncs the WAL
+    /// file, whatever connection wrote it (fdatasync reaches the file, not
+    /// the descriptor). Pairs with [`Store::defer_sync`].
+    pub fn sync_wal(&self) -> StoreResult<()> {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&self.wal)
+            .and_then(|f| f.sync_data())
+            .map_err(StoreError::File)
     }
 }
 
@@ -177,7 +195,10 @@ impl Store {
 
     fn migrated(mut conn: Connection) -> StoreResult<Store> {
         schema::migrate(&mut conn)?;
-        Ok(Store { conn })
+        Ok(Store {
+            conn,
+            deferred: false,
+        })
     }
 
     /// Runs `f` in one IMMEDIATE transaction and commits only if it returns Ok.
@@ -211,10 +232,25 @@ impl Store {
             conn.pragma_update(None, "synchronous", level)
                 .map_err(StoreError::from)
         };
+        if self.deferred {
+            return self.write(f);
+        }
         relax(&self.conn, "NORMAL")?;
         let value = self.write(f);
         relax(&self.conn, "FULL")?;
         value
+    }
+
+    /// Stops (`true`) or resumes (`false`) waiting for the disk at each
+    /// commit of this connection (`synchronous=NORMAL`, still atomic and
+    /// consistent): while deferred, a commit is durable only once a
+    /// [`Checkpointer::sync_wal`] that started after it returned, and
+    /// nothing that depends on it may leave before (a batch's courier).
+    pub fn defer_sync(&mut self, on: bool) -> StoreResult<()> {
+        let level = if on { "NORMAL" } else { "FULL" };
+        self.conn.pragma_update(None, "synchronous", level)?;
+        self.deferred = on;
+        Ok(())
     }
 
     /// Runs `f` in one IMMEDIATE transaction holding several independently
@@ -256,7 +292,8 @@ impl Store {
             return Ok(None);
         };
         conn.pragma_update(None, "synchronous", "FULL")?;
-        Ok(Some(Checkpointer { conn }))
+        let wal = PathBuf::from(format!("{}-wal", conn.path().unwrap_or_default()));
+        Ok(Some(Checkpointer { conn, wal }))
     }
 
     /// A second connection to the same database file for reading on another
@@ -267,7 +304,10 @@ impl Store {
             return Ok(None);
         };
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        Ok(Some(Store { conn }))
+        Ok(Some(Store {
+            conn,
+            deferred: false,
+        }))
     }
 
     /// Another connection to this database file, for one other thread;
@@ -321,6 +361,46 @@ mod tests {
     use super::*;
 
     const NOW: &str = "2026-11-22T08:15:00.000Z";
+
+    fn synchronous(store: &Store) -> i64 {
+        store
+            .conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// Deferred commits stay deferred through a relaxed write, and
+    /// durable commits come back after; the checkpointer syncs the WAL.
+    #[test]
+    fn deferred_sync_is_undone_and_the_wal_can_be_synced() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("r.sqlite"), Duration::from_secs(1)).unwrap();
+        let (normal, full) = (1, 2);
+        assert_eq!(synchronous(&store), full);
+        store.defer_sync(true).unwrap();
+        store
+            .write_relaxed(|tx| tx.outbox_settle(&[], NOW))
+            .unwrap();
+        assert_eq!(
+            synchronous(&store),
+            normal,
+            "a relaxed write keeps the deferral"
+        );
+        let checkpointer = store.checkpointer(Duration::from_secs(1)).unwrap().unwrap();
+        checkpointer.sync_wal().unwrap();
+        store.defer_sync(false).unwrap();
+        assert_eq!(synchronous(&store), full);
+        store
+            .write_relaxed(|tx| tx.outbox_settle(&[], NOW))
+            .unwrap();
+        assert_eq!(synchronous(&store), full, "a relaxed write restores FULL");
+        // A checkpointer whose WAL is gone says so: a fault, not a success.
+        let gone = Checkpointer {
+            wal: dir.path().join("missing-wal"),
+            ..checkpointer
+        };
+        assert!(matches!(gone.sync_wal(), Err(StoreError::File(_))));
+    }
 
     /// A unit that fails is rolled back alone; the units around it are
     /// committed with the group.
