@@ -16,6 +16,7 @@
 //! previous run's data, a build); `REGMAIL_BENCH_SETTLE=0` skips the wait.
 //! `REGMAIL_BENCH_SCALE=0.1` shrinks the sizes for a quick look;
 //! `REGMAIL_BENCH_ONLY=pipe` or `batch` runs one measurement (profiling);
+//! `REGMAIL_BENCH_WORKERS=N` sets the batch's checking threads;
 //! `REGMAIL_BENCH_KEEP=1` leaves the registry's directory behind (it says
 //! where), so that a run right after does not pay for its deletion.
 
@@ -25,6 +26,19 @@ mod setup;
 use regmail::pipeline::{self, BatchOptions, Disposition};
 use regmail::reply::Outcome;
 use std::time::Instant;
+
+/// The batch's options: the default, or `REGMAIL_BENCH_WORKERS` checking
+/// threads.
+fn batch_options() -> BatchOptions {
+    let default = BatchOptions::default();
+    BatchOptions {
+        workers: std::env::var("REGMAIL_BENCH_WORKERS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default.workers),
+        ..default
+    }
+}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let scale: f64 = std::env::var("REGMAIL_BENCH_SCALE")
@@ -84,7 +98,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     pipeline::handle_batch(
         &mut bench.registry,
         &batch_mails,
-        BatchOptions::default(),
+        batch_options(),
         |_, r| {
             let ok = matches!(&r, Ok(h) if matches!(
                 h.disposition,

@@ -98,7 +98,8 @@ pub struct Window {
 /// What the verifier helper learned.
 struct Helper<'a> {
     store: &'a Store,
-    certs: Vec<(Cert, u32)>,
+    /// The fetched certificates: fingerprint (hex) and owning registrar.
+    certs: Vec<(String, u32)>,
     /// Fingerprints of certificates a rotation retired before `now`.
     retired: Vec<String>,
     fault: Option<StoreError>,
@@ -216,15 +217,12 @@ fn run_verifier<'a>(
 }
 
 /// The registrar owning the certificate with this fingerprint, if fetched.
-fn owner(certs: &[(Cert, u32)], fpr: &str) -> Option<u32> {
-    certs
-        .iter()
-        .find(|(c, _)| c.fingerprint().to_hex() == fpr)
-        .map(|(_, r)| *r)
+fn owner(certs: &[(String, u32)], fpr: &str) -> Option<u32> {
+    certs.iter().find(|(c, _)| c == fpr).map(|(_, r)| *r)
 }
 
 /// The signer of an attributable signature, if its certificate is registered.
-fn signer_of(certs: &[(Cert, u32)], fingerprint: String, at: SystemTime) -> Option<Signer> {
+fn signer_of(certs: &[(String, u32)], fingerprint: String, at: SystemTime) -> Option<Signer> {
     owner(certs, &fingerprint).map(|registrar_id| Signer {
         registrar_id,
         fingerprint,
@@ -281,6 +279,7 @@ fn short(e: &anyhow::Error) -> String {
 impl VerificationHelper for Helper<'_> {
     fn get_certs(&mut self, ids: &[KeyHandle]) -> openpgp::Result<Vec<Cert>> {
         let handles: Vec<String> = ids.iter().map(KeyHandle::to_hex).collect();
+        let mut certs = Vec::new();
         match self.store.certs_for_key_handles(&handles) {
             Ok(rows) => {
                 for row in rows {
@@ -293,13 +292,15 @@ impl VerificationHelper for Helper<'_> {
                         self.retired.push(row.fingerprint.clone());
                     }
                     if let Ok(cert) = keyring::stored_cert(&row.cert) {
-                        self.certs.push((cert, row.registrar_id));
+                        self.certs
+                            .push((cert.fingerprint().to_hex(), row.registrar_id));
+                        certs.push(cert);
                     }
                 }
             }
             Err(e) => self.fault = Some(e),
         }
-        Ok(self.certs.iter().map(|(c, _)| c.clone()).collect())
+        Ok(certs)
     }
 
     fn check(&mut self, structure: MessageStructure<'_>) -> openpgp::Result<()> {
