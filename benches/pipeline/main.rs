@@ -66,6 +66,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let batch_mails = bench.mails("B", size(10_000.0))?;
     let stage_mails = bench.mails("S", size(1_000.0).min(1_000))?;
     let pipe_mails = bench.mails("P", 40)?;
+    setup::flush_to_disk()?;
 
     // `REGMAIL_BENCH_ONLY=pipe|batch`: one measurement alone (profiling).
     let only = std::env::var("REGMAIL_BENCH_ONLY").unwrap_or_default();
@@ -87,9 +88,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         setup::pipe_mode(&bench, &pipe_mails)?
     };
-    // The setup's writes (the database, the previous measurements) reach
-    // the disk now, not in the middle of the batch's fsyncs.
-    std::process::Command::new("sync").status()?;
+    setup::flush_to_disk()?;
     // Measured right before the batch: what a new file costs here now.
     let deliver = floors::deliver(&bench, 640)?;
     let cpu = setup::cpu_seconds()?;

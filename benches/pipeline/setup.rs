@@ -197,6 +197,16 @@ fn perscreate(registrar: u32, trid: &str) -> String {
     )
 }
 
+/// Writes every dirty page to the disk now (`sync`): the setup's database
+/// and the previous measurement's files would otherwise be written back
+/// during the next measurement, in the middle of its fsyncs.
+pub fn flush_to_disk() -> Res<()> {
+    if !Command::new("sync").status()?.success() {
+        return Err("sync failed".into());
+    }
+    Ok(())
+}
+
 /// CPU time of this process so far (user and system, every thread), from
 /// `/proc/self/stat` (in clock ticks of 10 ms).
 pub fn cpu_seconds() -> Res<f64> {

@@ -99,7 +99,7 @@ pub struct Window {
 struct Helper<'a> {
     store: &'a Store,
     /// The fetched certificates: fingerprint (hex) and owning registrar.
-    certs: Vec<(String, u32)>,
+    owners: Vec<(String, u32)>,
     /// Fingerprints of certificates a rotation retired before `now`.
     retired: Vec<String>,
     fault: Option<StoreError>,
@@ -146,13 +146,13 @@ pub fn verify(
     if let Some(fault) = helper.fault {
         return Err(AuthError::Store(fault));
     }
-    let (certs, retired) = (helper.certs, helper.retired);
+    let (owners, retired) = (helper.owners, helper.retired);
     Ok(match helper.outcome {
         Some(Verdict::Good {
             fingerprint,
             signed_at,
             still_valid,
-        }) => match owner(&certs, &fingerprint) {
+        }) => match owner(&owners, &fingerprint) {
             None => Err(unattributed(Code::KeyNotRegistered, "unknown key")),
             Some(registrar_id) => {
                 let retired = retired.contains(&fingerprint);
@@ -177,7 +177,7 @@ pub fn verify(
             attributable,
         }) => Err(Refusal {
             rejection: Rejection::new(code).detail(why),
-            signer: attributable.and_then(|(fpr, at)| signer_of(&certs, fpr, at)),
+            signer: attributable.and_then(|(fpr, at)| signer_of(&owners, fpr, at)),
         }),
         None => Err(unattributed(
             Code::BadSignature,
@@ -203,7 +203,7 @@ fn run_verifier<'a>(
     let p = policy();
     let helper = Helper {
         store,
-        certs: Vec::new(),
+        owners: Vec::new(),
         retired: Vec::new(),
         fault: None,
         outcome: None,
@@ -217,13 +217,13 @@ fn run_verifier<'a>(
 }
 
 /// The registrar owning the certificate with this fingerprint, if fetched.
-fn owner(certs: &[(String, u32)], fpr: &str) -> Option<u32> {
-    certs.iter().find(|(c, _)| c == fpr).map(|(_, r)| *r)
+fn owner(owners: &[(String, u32)], fpr: &str) -> Option<u32> {
+    owners.iter().find(|(c, _)| c == fpr).map(|(_, r)| *r)
 }
 
 /// The signer of an attributable signature, if its certificate is registered.
-fn signer_of(certs: &[(String, u32)], fingerprint: String, at: SystemTime) -> Option<Signer> {
-    owner(certs, &fingerprint).map(|registrar_id| Signer {
+fn signer_of(owners: &[(String, u32)], fingerprint: String, at: SystemTime) -> Option<Signer> {
+    owner(owners, &fingerprint).map(|registrar_id| Signer {
         registrar_id,
         fingerprint,
         signed_at: to_utc(at),
@@ -292,7 +292,7 @@ impl VerificationHelper for Helper<'_> {
                         self.retired.push(row.fingerprint.clone());
                     }
                     if let Ok(cert) = keyring::stored_cert(&row.cert) {
-                        self.certs
+                        self.owners
                             .push((cert.fingerprint().to_hex(), row.registrar_id));
                         certs.push(cert);
                     }

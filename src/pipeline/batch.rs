@@ -87,9 +87,10 @@ pub fn handle_batch<M: AsRef<[u8]> + Sync>(
         return sequential(reg, mails, group, &mut each);
     }
     keep_freed_memory();
-    // The courier checkpoints the WAL after each group's delivery, so the
-    // writing thread only appends; the writer's own checkpoints resume
-    // after the batch, whatever happened in it.
+    // The courier makes each group durable and checkpoints the WAL, so the
+    // writing thread only appends and never waits for the disk; the
+    // writer's own checkpoints and durable commits resume after the batch,
+    // whatever happened in it.
     let checkpointer = reg.store.checkpointer(busy).unwrap_or_else(|e| {
         // The writer then checkpoints, as outside a batch.
         tracing::warn!(error = %e, "no checkpointing connection");
@@ -97,7 +98,11 @@ pub fn handle_batch<M: AsRef<[u8]> + Sync>(
     });
     if checkpointer.is_some() {
         reg.store.auto_checkpoint(false)?;
-        reg.store.defer_sync(true)?;
+        if let Err(e) = reg.store.defer_sync(true) {
+            // Nothing was applied: the writer keeps its own checkpoints.
+            let _ = reg.store.auto_checkpoint(true);
+            return Err(e.into());
+        }
     }
     let result = concurrent(reg, mails, group, readers, checkpointer, &mut each);
     if let Err(e) = reg.store.auto_checkpoint(true) {
@@ -153,9 +158,10 @@ fn concurrent<M: AsRef<[u8]> + Sync>(
         // Owned here: if a thread cannot be started, returning drops the
         // channels, and the threads already started end.
         let receive = receive;
-        // The courier sends each group's replies once the group is
-        // committed, while the next group is applied; what it sent is
-        // settled in the next group's commit.
+        // The courier syncs each committed group, then sends its replies
+        // while the next group is applied; what it sent is settled in a
+        // later group's commit, and its word on each group releases the
+        // group's records (`durable::Waiting`).
         let (post, posted) = mpsc::sync_channel::<Committed>(2);
         let (report, reported) = mpsc::channel::<Dispatched>();
         let data_dir = writer.data_dir;

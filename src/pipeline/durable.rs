@@ -115,6 +115,7 @@ fn report_group(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::RefCell;
 
     fn handled(trid: &str) -> Result<Handled, PipelineError> {
         Ok(Handled {
@@ -135,70 +136,75 @@ mod tests {
         }
     }
 
-    /// What `each` saw: position and whether it was Ok, or the error.
-    fn seen(log: &[(usize, Result<Handled, PipelineError>)]) -> Vec<(usize, String)> {
-        log.iter()
-            .map(|(i, r)| {
+    /// What `each` was called with: the position, and the server-trid of
+    /// a record or the text of an error.
+    #[derive(Default)]
+    struct Log(RefCell<Vec<(usize, String)>>);
+
+    impl Log {
+        fn each(&self) -> impl FnMut(usize, Result<Handled, PipelineError>) + '_ {
+            |i, r| {
                 let what = match r {
-                    Ok(h) => h.server_trid.clone(),
+                    Ok(h) => h.server_trid,
                     Err(e) => e.to_string(),
                 };
-                (*i, what)
-            })
-            .collect()
+                self.0.borrow_mut().push((i, what));
+            }
+        }
+
+        fn seen(&self) -> Vec<(usize, String)> {
+            self.0.borrow().clone()
+        }
+    }
+
+    /// Queues a committed group; its number.
+    fn committed(
+        waiting: &mut Waiting,
+        results: Results,
+        each: &mut impl FnMut(usize, Result<Handled, PipelineError>),
+    ) -> u64 {
+        let seq = waiting.number();
+        waiting.push(Some(seq), results, each);
+        seq
     }
 
     #[test]
     fn nothing_is_reported_before_its_group_is_durable() {
-        let log = std::cell::RefCell::new(Vec::new());
-        let mut each = |i, r| log.borrow_mut().push((i, r));
+        let log = Log::default();
+        let mut each = log.each();
         let mut waiting = Waiting::default();
-        let first = waiting.number();
-        waiting.push(
-            Some(first),
-            vec![(0, handled("A")), (1, handled("B"))],
-            &mut each,
-        );
+        let results = vec![(0, handled("A")), (1, handled("B"))];
+        let first = committed(&mut waiting, results, &mut each);
         // A group that wrote nothing waits behind the first one.
-        waiting.push(
-            None,
-            vec![(2, Err(PipelineError::GroupAbandoned))],
-            &mut each,
-        );
-        let second = waiting.number();
-        waiting.push(Some(second), vec![(3, handled("D"))], &mut each);
-        assert!(log.borrow().is_empty());
+        let abandoned = vec![(2, Err(PipelineError::GroupAbandoned))];
+        waiting.push(None, abandoned, &mut each);
+        let second = committed(&mut waiting, vec![(3, handled("D"))], &mut each);
+        assert!(log.seen().is_empty());
         // The courier's word on the second group alone releases nothing.
         let _ = waiting.hear([word(second, Ok(()))].into_iter(), &mut each);
-        assert!(log.borrow().is_empty());
+        assert!(log.seen().is_empty());
         let _ = waiting.hear([word(first, Ok(()))].into_iter(), &mut each);
         waiting.finish(&mut each);
-        let log = log.into_inner();
-        let positions: Vec<usize> = log.iter().map(|(i, _)| *i).collect();
+        let seen = log.seen();
+        let positions: Vec<usize> = seen.iter().map(|(i, _)| *i).collect();
         assert_eq!(positions, [0, 1, 2, 3]);
-        assert!(log[0].1.is_ok() && log[3].1.is_ok() && log[2].1.is_err());
+        assert_eq!((seen[0].1.as_str(), seen[3].1.as_str()), ("A", "D"));
+        assert!(seen[2].1.contains("commit of its group failed"), "{seen:?}");
     }
 
     #[test]
     fn a_group_not_made_durable_is_reported_as_such() {
-        let log = std::cell::RefCell::new(Vec::new());
-        let mut each = |i, r| log.borrow_mut().push((i, r));
+        let log = Log::default();
+        let mut each = log.each();
         let mut waiting = Waiting::default();
-        let first = waiting.number();
-        waiting.push(
-            Some(first),
-            vec![(0, handled("A")), (1, Err(PipelineError::GroupAbandoned))],
-            &mut each,
-        );
-        let second = waiting.number();
-        waiting.push(Some(second), vec![(2, handled("C"))], &mut each);
-        let _ = waiting.hear(
-            [word(first, Err("disk on fire".into()))].into_iter(),
-            &mut each,
-        );
+        let results = vec![(0, handled("A")), (1, Err(PipelineError::GroupAbandoned))];
+        let first = committed(&mut waiting, results, &mut each);
+        let _ = committed(&mut waiting, vec![(2, handled("C"))], &mut each);
+        let verdict = word(first, Err("disk on fire".into()));
+        let _ = waiting.hear([verdict].into_iter(), &mut each);
         // The courier ended without a word on the second group.
         waiting.finish(&mut each);
-        let seen = seen(&log.into_inner());
+        let seen = log.seen();
         assert_eq!(seen.len(), 3);
         assert!(seen[0].1.contains("disk on fire"), "{seen:?}");
         assert!(seen[1].1.contains("commit of its group failed"), "{seen:?}");
