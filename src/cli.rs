@@ -37,8 +37,12 @@ pub enum Command {
     /// The registry's own key.
     #[command(subcommand)]
     Key(KeyCommand),
-    /// Handle ONE message from standard input (the MTA pipe).
+    /// Handle ONE message from standard input (the MTA pipe); handed to a
+    /// running `regmail serve` of this data directory if there is one.
     Process,
+    /// Handle the mails of every `process` run in this one resident process
+    /// (socket `<data-dir>/regmail.sock`); prints `listening on PATH`.
+    Serve,
     /// Handle many messages: .eml files, directories, maildirs, mbox files.
     Replay {
         /// Files and directories, handled in name order.

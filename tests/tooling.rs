@@ -468,4 +468,11 @@ fn systemd_units_run_real_commands() {
     assert_eq!(value(&u, "CapabilityBoundingSet"), ["CAP_NET_BIND_SERVICE"]);
     // A renamed flag would fail here: the parser is the binary's.
     assert!(Cli::try_parse_from(["regmail", "whois", "serve", "--port", "43"]).is_err());
+
+    // `serve` answers on the data directory `process` looks in: the MTA's
+    // pipe command (README, "Postfix") names the same one.
+    let serve = exec_start("regmail-serve.service");
+    assert!(matches!(serve.command, Sub::Serve), "{:?}", serve.command);
+    assert_eq!(serve.data_dir.to_str(), Some("/var/lib/regmail"));
+    assert_eq!(value(&unit("regmail-serve.service"), "UMask"), ["0077"]);
 }

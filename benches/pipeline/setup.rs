@@ -156,6 +156,15 @@ impl Bench {
     }
 }
 
+/// Writes `mails` as `00001.eml`, ... into `dir` (created).
+pub fn write_mails(dir: &Path, mails: &[Vec<u8>]) -> Res<()> {
+    std::fs::create_dir_all(dir)?;
+    for (i, mail) in mails.iter().enumerate() {
+        std::fs::write(dir.join(format!("{:05}.eml", i + 1)), mail)?;
+    }
+    Ok(())
+}
+
 fn sender(id: u32, email: &'static str, name: &str, holder: &'static str) -> Res<Sender> {
     let key = SigningKey::load(&root().join(format!("keys/{name}.sec.asc")))?;
     Ok(Sender {
@@ -219,16 +228,61 @@ pub fn cpu_seconds() -> Res<f64> {
     Ok((ticks(11)? + ticks(12)?) / 100.0)
 }
 
-/// Pipe-mode figures.
+/// Pipe-mode figures: `process` alone, `process` handing its mail to a
+/// running `regmail serve`, and `gpg --verify`.
 #[derive(Debug, Default)]
 pub struct Pipe {
-    pub process_ms: f64,
+    pub alone: Runs,
+    pub served: Runs,
+    /// The peak RSS of the `serve` process, KiB.
+    pub serve_rss_kib: i64,
     pub gpg_ms: f64,
+}
+
+/// `process` runs: mean wall time and the largest peak RSS.
+#[derive(Debug, Default)]
+pub struct Runs {
+    pub ms: f64,
     pub peak_rss_kib: i64,
 }
 
-/// Runs `regmail process` once per mail, then `gpg --verify` once per mail.
-pub fn pipe_mode(bench: &Bench, mails: &[Vec<u8>]) -> Res<Pipe> {
+/// Measures pipe mode: `process` once per mail of `alone` with no other
+/// process holding the database open (as behind an MTA without `serve`),
+/// once per mail of `served` with `regmail serve` running, then `gpg
+/// --verify` once per mail of `alone`.
+pub fn pipe_mode(bench: &mut Bench, alone: &[Vec<u8>], served: &[Vec<u8>]) -> Res<Pipe> {
+    // The bench's own connection would keep SQLite from checkpointing and
+    // removing its WAL when a `process` run closes the database: swap an
+    // in-memory store in while the runs happen.
+    let store = std::mem::replace(
+        &mut bench.registry.store,
+        regmail::store::Store::open_in_memory()?,
+    );
+    drop(store);
+    let alone_runs = process_runs(bench.dir.path(), alone);
+    let serve = Serve::start(bench.dir.path());
+    let served_runs = serve
+        .as_ref()
+        .map_err(|e| e.to_string())
+        .and_then(|_| process_runs(bench.dir.path(), served).map_err(|e| e.to_string()));
+    let serve_rss_kib = match serve {
+        Ok(s) => s.stop()?,
+        Err(e) => return Err(e),
+    };
+    bench.registry.store = regmail::store::Store::open(
+        &bench.dir.path().join("regmail.sqlite"),
+        std::time::Duration::from_secs(5),
+    )?;
+    Ok(Pipe {
+        alone: alone_runs?,
+        served: served_runs?,
+        serve_rss_kib,
+        gpg_ms: gpg_verify(alone)?,
+    })
+}
+
+/// Runs `regmail process` once per mail.
+fn process_runs(dir: &Path, mails: &[Vec<u8>]) -> Res<Runs> {
     let bin = env!("CARGO_BIN_EXE_regmail");
     let mut peak_rss_kib = 0;
     let start = Instant::now();
@@ -238,7 +292,7 @@ pub fn pipe_mode(bench: &Bench, mails: &[Vec<u8>]) -> Res<Pipe> {
         // which a spawned child shares until its `exec`.
         let mut child = Command::new(bin)
             .arg("--data-dir")
-            .arg(bench.dir.path())
+            .arg(dir)
             .args(["--now", DEMO_NOW, "process"])
             .env("REGMAIL_LOG", "regmail::app=debug")
             .stdin(Stdio::piped())
@@ -257,13 +311,51 @@ pub fn pipe_mode(bench: &Bench, mails: &[Vec<u8>]) -> Res<Pipe> {
         }
         peak_rss_kib = peak_rss_kib.max(reported_peak(&out.stderr)?);
     }
-    let process_ms = start.elapsed().as_secs_f64() * 1e3 / mails.len() as f64;
-    let gpg_ms = gpg_verify(mails)?;
-    Ok(Pipe {
-        process_ms,
-        gpg_ms,
+    Ok(Runs {
+        ms: start.elapsed().as_secs_f64() * 1e3 / mails.len() as f64,
         peak_rss_kib,
     })
+}
+
+/// A running `regmail serve` on the bench's data directory.
+struct Serve(std::process::Child);
+
+impl Serve {
+    fn start(dir: &Path) -> Res<Serve> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_regmail"))
+            .arg("--data-dir")
+            .arg(dir)
+            .args(["--now", DEMO_NOW, "serve"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let mut line = String::new();
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)?;
+        let serve = Serve(child);
+        if !line.starts_with("listening on ") {
+            return Err(format!("regmail serve said {line:?}").into());
+        }
+        Ok(serve)
+    }
+
+    /// Stops it; its peak RSS, KiB.
+    fn stop(self) -> Res<i64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.0.id()))?;
+        let peak = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .ok_or("no VmHWM for regmail serve")?;
+        Ok(peak)
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// The `peak_rss_kib=N` a run logged.

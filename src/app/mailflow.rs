@@ -1,24 +1,46 @@
 //! Mail commands: `process` (one mail from the MTA), `replay` (many), `check`.
 
-use super::{EX_OK, EX_TEMPFAIL};
+use super::{EX_OK, EX_TEMPFAIL, Paths};
+use crate::clock::Clock;
 use crate::intake::{MailSource, collect_sources, read_bounded};
 use crate::pipeline::{self, BatchOptions, Disposition, Handled, Mode, Registry};
 use crate::reply::Outcome;
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// `regmail process`: one message on stdin.
-pub fn process(mut reg: Registry) -> anyhow::Result<u8> {
+/// `regmail process`: one message on stdin, handed to a running `regmail
+/// serve` if there is one that takes it, else handled here.
+/// `now` is the `--now` given, if any.
+pub fn process(
+    paths: &Paths,
+    now: Option<DateTime<Utc>>,
+    clock: Box<dyn Clock>,
+) -> anyhow::Result<u8> {
+    if let Some(code) = super::serve::hand_over(paths, now) {
+        return Ok(code);
+    }
+    let mut reg = super::open(paths, clock)?;
     let raw = read_bounded(std::io::stdin().lock(), reg.config.mail.max_mail_bytes)
         .context("reading the message from stdin")?;
-    match pipeline::handle(&mut reg, &raw, Mode::Commit) {
-        Ok(_) => Ok(EX_OK),
-        Err(e) => {
-            eprintln!("regmail: temporary failure, nothing written: {e}");
-            Ok(EX_TEMPFAIL)
-        }
+    let (code, message) = handle_raw(&mut reg, &raw);
+    if let Some(message) = message {
+        eprintln!("regmail: {message}");
+    }
+    Ok(code)
+}
+
+/// Handles one raw mail as `process` does: the exit code, and the message
+/// for stderr.
+pub fn handle_raw(reg: &mut Registry, raw: &[u8]) -> (u8, Option<String>) {
+    match pipeline::handle(reg, raw, Mode::Commit) {
+        Ok(_) => (EX_OK, None),
+        Err(e) => (
+            EX_TEMPFAIL,
+            Some(format!("temporary failure, nothing written: {e}")),
+        ),
     }
 }
 

@@ -8,6 +8,7 @@ mod admin;
 mod demo;
 mod life;
 mod mailflow;
+mod serve;
 mod submit;
 mod tooling;
 mod whois;
@@ -41,6 +42,8 @@ pub const CONFIG_FILE: &str = "regmail.toml";
 pub const DB_FILE: &str = "regmail.sqlite";
 /// The registry's secret key.
 pub const KEY_FILE: &str = "registry-key.asc";
+/// The socket `regmail serve` listens on.
+pub const SOCKET_FILE: &str = "regmail.sock";
 
 /// Runs the command; returns the exit code.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
@@ -73,11 +76,17 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         return Ok(EX_USAGE);
     };
     let paths = Paths::new(&cli);
+    let fixed_now = cli
+        .now
+        .as_deref()
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&Utc));
     match cli.command {
         Command::Init => admin::init(&paths, clock.as_ref()),
         Command::Registrar(c) => admin::registrar(&paths, clock.as_ref(), c),
         Command::Key(_) => admin::key_export(&paths),
-        Command::Process => mailflow::process(open(&paths, clock)?),
+        Command::Process => mailflow::process(&paths, fixed_now, clock),
+        Command::Serve => serve::serve(&paths, cli.now.as_deref()),
         Command::Replay { paths: inputs } => mailflow::replay(open(&paths, clock)?, &inputs),
         Command::Check { file } => mailflow::check(open(&paths, clock)?, &file),
         Command::Query(q) => life::query(open(&paths, clock)?, q),
@@ -140,6 +149,10 @@ impl Paths {
 
     fn key(&self) -> PathBuf {
         self.data_dir.join(KEY_FILE)
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.data_dir.join(SOCKET_FILE)
     }
 }
 

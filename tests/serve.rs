@@ -1,0 +1,350 @@
+//! `regmail serve` and `process`'s hand-over to it, through the built
+//! binary: the mail is handled by the resident process with the same reply
+//! and exit code; a refusal, a dead or silent `serve` leaves `process` to
+//! handle the mail itself or to exit 75 with nothing written.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use regmail::config::Config;
+use regmail::store::{Store, StoreError};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+const NOW: &str = "2026-11-22T08:15:00Z";
+const MAIL: &str = "01-perscreate-holder.eml";
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_regmail"))
+}
+
+/// A data directory with the test registrars and trent's registry key.
+fn data_dir() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    drop(support::registry(tmp.path(), Config::default()));
+    tmp
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(support::root().join("fixtures").join(name)).unwrap()
+}
+
+/// `regmail process` with `mail` on stdin, logging at debug level.
+fn process(dir: &Path, extra: &[&str], mail: &[u8]) -> Output {
+    let mut child = Command::new(bin())
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["--now", NOW])
+        .args(extra)
+        .arg("process")
+        .env("REGMAIL_LOG", "debug")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(mail).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The replies in the file outbox (none before the first).
+fn outbox(dir: &Path) -> Vec<PathBuf> {
+    let outbox = dir.join("outbox");
+    if outbox.exists() {
+        support::files(&outbox, "eml")
+    } else {
+        Vec::new()
+    }
+}
+
+fn dump(dir: &Path) -> String {
+    Store::open(&dir.join("regmail.sqlite"), Duration::from_secs(5))
+        .unwrap()
+        .dump()
+        .unwrap()
+}
+
+/// A `regmail serve` child, its log in a file; killed when dropped.
+struct Serve {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Serve {
+    fn start(dir: &Path) -> Serve {
+        let log = dir.join("serve.log");
+        let mut child = Command::new(bin())
+            .arg("--data-dir")
+            .arg(dir)
+            .args(["--now", NOW, "serve"])
+            .env("REGMAIL_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let serve = Serve { child, log };
+        assert_eq!(
+            line.trim(),
+            format!("listening on {}", dir.join("regmail.sock").display()),
+            "{}",
+            serve.log()
+        );
+        serve
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap()
+    }
+
+    fn stop(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn process_hands_the_mail_to_serve() {
+    let tmp = data_dir();
+    let d = tmp.path();
+    let serve = Serve::start(d);
+    let mode = std::fs::metadata(d.join("regmail.sock")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+        0o600,
+        "the socket is the owner's"
+    );
+
+    let out = process(d, &[], &fixture(MAIL));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("mail handled"),
+        "the client handled nothing itself: {}",
+        stderr(&out)
+    );
+    assert!(
+        serve.log().contains("result=\"success\""),
+        "{}",
+        serve.log()
+    );
+    let replies = outbox(d);
+    assert_eq!(replies.len(), 1);
+    let (head, body) = support::split_mail(&std::fs::read(&replies[0]).unwrap());
+    assert!(
+        head.contains("To: hostmaster@alpine-domains.test"),
+        "{head}"
+    );
+    let signed = support::verify_body(&body, &support::trent(), support::now()).unwrap();
+    assert!(signed.contains("result:       success"), "{signed}");
+
+    // The same mail again: a duplicate, handled by serve, no new reply.
+    let out = process(d, &[], &fixture(MAIL));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        serve.log().contains("result=\"duplicate\""),
+        "{}",
+        serve.log()
+    );
+    assert_eq!(outbox(d).len(), 1);
+
+    // A second serve on the same data directory refuses to start.
+    let second = Command::new(bin())
+        .arg("--data-dir")
+        .arg(d)
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(1));
+    assert!(
+        stderr(&second).contains("already runs"),
+        "{}",
+        stderr(&second)
+    );
+
+    // Once serve is gone (its socket left behind), process works alone.
+    serve.stop();
+    let mail = signed_variant();
+    let out = process(d, &[], &mail);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no `regmail serve`"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("result=\"success\""),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(outbox(d).len(), 2);
+}
+
+/// Another configuration file than serve's: serve declines, process
+/// handles the mail itself.
+#[test]
+fn serve_declines_another_configuration() {
+    let tmp = data_dir();
+    let d = tmp.path();
+    let serve = Serve::start(d);
+    let other = d.join("other.toml");
+    std::fs::write(&other, "").unwrap();
+    let out = process(d, &["--config", other.to_str().unwrap()], &fixture(MAIL));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let log = stderr(&out);
+    assert!(log.contains("did not take the mail"), "{log}");
+    assert!(log.contains("result=\"success\""), "handled here: {log}");
+    assert!(!serve.log().contains("mail handled"), "{}", serve.log());
+    assert_eq!(outbox(d).len(), 1);
+}
+
+/// A database locked past the busy timeout while serve handles the mail:
+/// exit 75 with serve's message, nothing written; serve picked the new
+/// timeout up from the changed configuration file. The retry goes through.
+#[test]
+fn serve_reports_a_busy_database_as_75() {
+    let tmp = data_dir();
+    let d = tmp.path();
+    let serve = Serve::start(d);
+    std::fs::write(
+        d.join("regmail.toml"),
+        "[database]\nbusy_timeout_ms = 300\n",
+    )
+    .unwrap();
+    let mut store = Store::open(&d.join("regmail.sqlite"), Duration::from_secs(5)).unwrap();
+    let before = store.dump().unwrap();
+    store
+        .write(|_tx| -> Result<(), StoreError> {
+            let out = process(d, &[], &fixture(MAIL));
+            assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
+            assert!(
+                stderr(&out).contains("temporary failure, nothing written"),
+                "{}",
+                stderr(&out)
+            );
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(store.dump().unwrap(), before, "nothing was written");
+    assert!(outbox(d).is_empty());
+    assert!(serve.log().contains("reloaded"), "{}", serve.log());
+    let out = process(d, &[], &fixture(MAIL));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(outbox(d).len(), 1);
+}
+
+/// What a fake serve does with one connection.
+#[derive(Clone, Copy)]
+enum Fake {
+    /// Closes at once: process handles the mail itself.
+    ClosesAtOnce,
+    /// Says `go`, reads the mail, closes without a result: 75.
+    Vanishes,
+}
+
+/// A fake serve for one connection; gives up after 20 s without one (a
+/// `process` that never came: the test's assertions then say why).
+fn fake_serve(d: &Path, fake: Fake) -> std::thread::JoinHandle<()> {
+    let listener = UnixListener::bind(d.join("regmail.sock")).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let stream = loop {
+            match listener.accept() {
+                Ok((stream, _)) => break stream,
+                Err(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(_) => return,
+            }
+        };
+        stream.set_nonblocking(false).unwrap();
+        if let Fake::Vanishes = fake {
+            let mut input = BufReader::new(&stream);
+            let mut line = String::new();
+            while input.read_line(&mut line).unwrap() > 1 {
+                line.clear();
+            }
+            (&stream).write_all(b"go\n").unwrap();
+            let mut mail = Vec::new();
+            input.read_to_end(&mut mail).unwrap();
+            assert!(mail.starts_with(b"From:") || mail.starts_with(b"Return-Path:"));
+        }
+    })
+}
+
+#[test]
+fn a_serve_that_closes_at_once_leaves_the_mail_to_process() {
+    let tmp = data_dir();
+    let d = tmp.path();
+    let fake = fake_serve(d, Fake::ClosesAtOnce);
+    let out = process(d, &[], &fixture(MAIL));
+    fake.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("did not take the mail"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(outbox(d).len(), 1);
+}
+
+#[test]
+fn a_serve_that_vanishes_with_the_mail_means_75_and_nothing_written() {
+    let tmp = data_dir();
+    let d = tmp.path();
+    let before = dump(d);
+    let fake = fake_serve(d, Fake::Vanishes);
+    let out = process(d, &[], &fixture(MAIL));
+    fake.join().unwrap();
+    assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no result"), "{}", stderr(&out));
+    assert_eq!(dump(d), before);
+    assert!(outbox(d).is_empty());
+}
+
+/// Another signed mail than [`MAIL`]: a perscreate of a new person.
+fn signed_variant() -> Vec<u8> {
+    let text = std::fs::read_to_string(
+        support::root().join("tests/cases/perscreate-nat/01-perscreate.txt"),
+    )
+    .unwrap()
+    .replace("ALP-0001", "SRV-0001")
+    .replace("Anna Muster", "Anna Serve");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.txt");
+    std::fs::write(&file, text).unwrap();
+    let out = Command::new(bin())
+        .args(["--now", "2026-11-22T08:00:00Z", "submit"])
+        .args([
+            "--registrar",
+            "1001",
+            "--from",
+            "hostmaster@alpine-domains.test",
+        ])
+        .arg("--key")
+        .arg(support::root().join("keys/alice.sec.asc"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    out.stdout
+}
