@@ -13,6 +13,8 @@
 #   - a mail regmail cannot take (database locked: exit 75) stays deferred in
 #     Postfix's queue, is retried by Postfix, and once the lock is gone is handled
 #     and answered exactly once, by both routes (pipe transport and procmail);
+#   - with `regmail serve` running, the pipe transport's and procmail's `process`
+#     runs hand their mail to it (its log shows them handled);
 #   - nothing is lost: N mails submitted -> N journal rows -> N replies, no duplicate.
 # Prints PASS and the time taken; exits non-zero with a message on any failure.
 # Leaves the packages and the test users (regmail, registrar1001..1003) installed;
@@ -74,6 +76,7 @@ chmod 755 "$WORK"
 DATA="$WORK/data"
 BIN="$WORK/bin/regmail"
 LOCK_PID=
+SERVE_PID=
 PF_STARTED=
 PF_WAS_RUNNING=
 
@@ -111,6 +114,7 @@ cleanup() {
         touch "$WORK/release"
         wait "$LOCK_PID" 2>/dev/null
     fi
+    [ -n "$SERVE_PID" ] && kill "$SERVE_PID" 2>/dev/null
     [ -n "$PF_STARTED" ] && postfix stop >/dev/null 2>&1
     purge_our_mail
     restore_postfix
@@ -376,7 +380,28 @@ expect E2E-C2 registrar1003 success 1000
 expect E2E-A5 registrar1001 success 1000
 [ "$REPLY_AVAIL" = yes ] || fail "E2E-A5: avail $REPLY_AVAIL, expected yes"
 
-# --- 4. nothing lost, nothing twice -------------------------------------------------------------
+# --- 4. regmail serve: process hands each mail over, by both routes -----------------------------
+as_regmail env REGMAIL_LOG=info "$BIN" --data-dir "$DATA" serve >"$WORK/serve.out" 2>"$WORK/serve.log" &
+SERVE_PID=$!
+for _ in $(seq 100); do
+    grep -q "^listening on " "$WORK/serve.out" && break
+    sleep 0.1
+done
+grep -q "^listening on $DATA/regmail.sock$" "$WORK/serve.out" || fail "regmail serve did not start: $(cat "$WORK/serve.log")"
+say "regmail serve $(cat "$WORK/serve.out")"
+submit bob 1002 b1-check-free "$ROBOT" "s/E2E-B1/E2E-S1/"
+submit carol 1003 c1-perscreate "$PROCMAIL_ROBOT" "s/E2E-C1/E2E-S2/"
+wait_replies 11
+expect E2E-S1 registrar1002 success 1000
+expect E2E-S2 registrar1003 success 1000
+[ "$(grep -c 'mail handled.*result="success"' "$WORK/serve.log")" = 2 ] ||
+    fail "regmail serve did not handle both mails: $(cat "$WORK/serve.log")"
+kill "$SERVE_PID"
+wait "$SERVE_PID" 2>/dev/null || true
+SERVE_PID=
+say "both handled by regmail serve (its log), replies through sendmail"
+
+# --- 5. nothing lost, nothing twice -------------------------------------------------------------
 deadline=$(($(date +%s) + TIMEOUT))
 until [ -z "$(postqueue -j)" ]; do
     [ "$(date +%s)" -lt "$deadline" ] || fail "Postfix's queue did not empty: $(postqueue -p)"
