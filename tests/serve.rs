@@ -55,6 +55,15 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// The run exited with `code` and its log (stderr) says `says`.
+fn expect_run(out: &Output, code: i32, says: &[&str]) {
+    let log = stderr(out);
+    assert_eq!(out.status.code(), Some(code), "{log}");
+    for text in says {
+        assert!(log.contains(text), "no {text:?} in: {log}");
+    }
+}
+
 /// The replies in the file outbox (none before the first).
 fn outbox(dir: &Path) -> Vec<PathBuf> {
     let outbox = dir.join("outbox");
@@ -81,24 +90,18 @@ struct Serve {
 impl Serve {
     fn start(dir: &Path) -> Serve {
         let log = dir.join("serve.log");
-        let mut child = Command::new(bin())
-            .arg("--data-dir")
-            .arg(dir)
-            .args(["--now", NOW, "serve"])
-            .env("REGMAIL_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let (child, at) = support::start_listening(
+            Command::new(bin())
+                .arg("--data-dir")
+                .arg(dir)
+                .args(["--now", NOW, "serve"])
+                .env("REGMAIL_LOG", "info")
+                .stderr(std::fs::File::create(&log).unwrap()),
+        );
         let serve = Serve { child, log };
         assert_eq!(
-            line.trim(),
-            format!("listening on {}", dir.join("regmail.sock").display()),
+            PathBuf::from(at),
+            dir.join("regmail.sock"),
             "{}",
             serve.log()
         );
@@ -135,7 +138,7 @@ fn process_hands_the_mail_to_serve() {
     );
 
     let out = process(d, &[], &fixture(MAIL));
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    expect_run(&out, 0, &[]);
     assert!(
         !stderr(&out).contains("mail handled"),
         "the client handled nothing itself: {}",
@@ -158,7 +161,7 @@ fn process_hands_the_mail_to_serve() {
 
     // The same mail again: a duplicate, handled by serve, no new reply.
     let out = process(d, &[], &fixture(MAIL));
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    expect_run(&out, 0, &[]);
     assert!(
         serve.log().contains("result=\"duplicate\""),
         "{}",
@@ -184,17 +187,7 @@ fn process_hands_the_mail_to_serve() {
     serve.stop();
     let mail = signed_variant();
     let out = process(d, &[], &mail);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("no `regmail serve`"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(
-        stderr(&out).contains("result=\"success\""),
-        "{}",
-        stderr(&out)
-    );
+    expect_run(&out, 0, &["no `regmail serve`", "result=\"success\""]);
     assert_eq!(outbox(d).len(), 2);
 }
 
@@ -208,10 +201,7 @@ fn serve_declines_another_configuration() {
     let other = d.join("other.toml");
     std::fs::write(&other, "").unwrap();
     let out = process(d, &["--config", other.to_str().unwrap()], &fixture(MAIL));
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let log = stderr(&out);
-    assert!(log.contains("did not take the mail"), "{log}");
-    assert!(log.contains("result=\"success\""), "handled here: {log}");
+    expect_run(&out, 0, &["did not take the mail", "result=\"success\""]);
     assert!(!serve.log().contains("mail handled"), "{}", serve.log());
     assert_eq!(outbox(d).len(), 1);
 }
@@ -234,12 +224,7 @@ fn serve_reports_a_busy_database_as_75() {
     store
         .write(|_tx| -> Result<(), StoreError> {
             let out = process(d, &[], &fixture(MAIL));
-            assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
-            assert!(
-                stderr(&out).contains("temporary failure, nothing written"),
-                "{}",
-                stderr(&out)
-            );
+            expect_run(&out, 75, &["temporary failure, nothing written"]);
             Ok(())
         })
         .unwrap();
@@ -247,7 +232,7 @@ fn serve_reports_a_busy_database_as_75() {
     assert!(outbox(d).is_empty());
     assert!(serve.log().contains("reloaded"), "{}", serve.log());
     let out = process(d, &[], &fixture(MAIL));
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    expect_run(&out, 0, &[]);
     assert_eq!(outbox(d).len(), 1);
 }
 
@@ -298,12 +283,7 @@ fn a_serve_that_closes_at_once_leaves_the_mail_to_process() {
     let fake = fake_serve(d, Fake::ClosesAtOnce);
     let out = process(d, &[], &fixture(MAIL));
     fake.join().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("did not take the mail"),
-        "{}",
-        stderr(&out)
-    );
+    expect_run(&out, 0, &["did not take the mail"]);
     assert_eq!(outbox(d).len(), 1);
 }
 
@@ -315,8 +295,7 @@ fn a_serve_that_vanishes_with_the_mail_means_75_and_nothing_written() {
     let fake = fake_serve(d, Fake::Vanishes);
     let out = process(d, &[], &fixture(MAIL));
     fake.join().unwrap();
-    assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
-    assert!(stderr(&out).contains("no result"), "{}", stderr(&out));
+    expect_run(&out, 75, &["no result"]);
     assert_eq!(dump(d), before);
     assert!(outbox(d).is_empty());
 }

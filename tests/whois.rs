@@ -9,7 +9,7 @@ mod support;
 
 use regmail::config::Config;
 use regmail::store::StoreError;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -30,29 +30,16 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(bin())
-            .arg("--data-dir")
-            .arg(dir)
-            .args(["--now", LATER, "whois", "serve", "--listen", "127.0.0.1:0"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line.trim().strip_prefix("listening on ").map(str::parse);
-        match addr {
-            Some(Ok(addr)) => Server { child, addr },
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("no `listening on` line: {line:?}");
-            }
-        }
+        let (child, at) = support::start_listening(
+            Command::new(bin())
+                .arg("--data-dir")
+                .arg(dir)
+                .args(["--now", LATER, "whois", "serve", "--listen", "127.0.0.1:0"])
+                .args(extra)
+                .stderr(Stdio::inherit()),
+        );
+        let addr = at.parse().unwrap();
+        Server { child, addr }
     }
 
     /// Sends bytes, reads the answer up to the server's close.

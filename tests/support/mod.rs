@@ -15,6 +15,30 @@ use sequoia_openpgp as openpgp;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+/// Starts a server command whose first line on stdout is `listening on
+/// WHERE`; returns the child and WHERE (the child is killed and the test
+/// fails if the line is not that).
+pub fn start_listening(cmd: &mut std::process::Command) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    match line.trim().strip_prefix("listening on ") {
+        Some(at) => (child, at.to_string()),
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("no `listening on` line: {line:?}");
+        }
+    }
+}
+
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
