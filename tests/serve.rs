@@ -269,9 +269,14 @@ fn fake_serve(d: &Path, fake: Fake) -> std::thread::JoinHandle<()> {
                 line.clear();
             }
             (&stream).write_all(b"go\n").unwrap();
-            let mut mail = Vec::new();
-            input.read_to_end(&mut mail).unwrap();
-            assert!(mail.starts_with(b"From:") || mail.starts_with(b"Return-Path:"));
+            // The whole chunked mail, up to its final `0\n`; then no answer.
+            let mut wire = Vec::new();
+            let mut byte = [0u8; 1];
+            while !wire.ends_with(b"\n0\n") {
+                input.read_exact(&mut byte).unwrap();
+                wire.push(byte[0]);
+            }
+            assert!(String::from_utf8_lossy(&wire).contains("\nFrom: "));
         }
     })
 }
@@ -298,6 +303,88 @@ fn a_serve_that_vanishes_with_the_mail_means_75_and_nothing_written() {
     expect_run(&out, 75, &["no result"]);
     assert_eq!(dump(d), before);
     assert!(outbox(d).is_empty());
+}
+
+/// A `process` run that goes away in the middle of its mail (as one that
+/// gave up waiting for `go` does): serve handles nothing, and goes on.
+#[test]
+fn serve_handles_nothing_of_a_mail_that_did_not_arrive_whole() {
+    let tmp = data_dir();
+    let d = tmp.path();
+    let serve = Serve::start(d);
+    let before = dump(d);
+    let name = |p: &Path| {
+        std::fs::canonicalize(p)
+            .unwrap_or_else(|_| std::path::absolute(p).unwrap())
+            .display()
+            .to_string()
+    };
+    let header = format!(
+        "regmail-process/1 {}\ndata-dir {}\nconfig {}\nnow {NOW}\n\n",
+        env!("CARGO_PKG_VERSION"),
+        name(d),
+        name(&d.join("regmail.toml"))
+    );
+    let mail = fixture(MAIL);
+    {
+        let stream = std::os::unix::net::UnixStream::connect(d.join("regmail.sock")).unwrap();
+        (&stream).write_all(header.as_bytes()).unwrap();
+        let mut go = String::new();
+        BufReader::new(&stream).read_line(&mut go).unwrap();
+        assert_eq!(go, "go\n");
+        (&stream)
+            .write_all(format!("{}\n", mail.len()).as_bytes())
+            .unwrap();
+        (&stream).write_all(&mail[..mail.len() / 2]).unwrap();
+    }
+    // serve answers the next run, so it has dealt with the broken one.
+    let out = process(d, &[], &signed_variant());
+    expect_run(&out, 0, &[]);
+    assert!(serve.log().contains("went away"), "{}", serve.log());
+    assert_eq!(
+        serve.log().matches("mail handled").count(),
+        1,
+        "{}",
+        serve.log()
+    );
+    assert_eq!(outbox(d).len(), 1, "only the second mail's reply");
+    assert_ne!(dump(d), before);
+}
+
+/// Wrong mails a registrar could send get the same reply, every code and
+/// line number, whether `process` handles them alone or hands them over.
+#[test]
+fn wrong_mails_get_the_same_replies_through_serve() {
+    let alone = data_dir();
+    let served = data_dir();
+    let serve = Serve::start(served.path());
+    let names = [
+        "08-create-with-errors.eml",
+        "09-object-grammar-errors.eml",
+        "11-tab-in-template.eml",
+    ];
+    for name in names {
+        expect_run(&process(alone.path(), &[], &fixture(name)), 0, &[]);
+        expect_run(&process(served.path(), &[], &fixture(name)), 0, &[]);
+    }
+    assert_eq!(serve.log().matches("mail handled").count(), names.len());
+    let texts = |d: &Path| -> Vec<String> {
+        outbox(d)
+            .iter()
+            .map(|f| {
+                let (_, body) = support::split_mail(&std::fs::read(f).unwrap());
+                support::verify_body(&body, &support::trent(), support::now()).unwrap()
+            })
+            .collect()
+    };
+    let (a, b) = (texts(alone.path()), texts(served.path()));
+    assert_eq!(a.len(), names.len());
+    assert_eq!(a, b);
+    assert!(
+        a.iter().all(|t| t.contains("result:       failed")),
+        "{a:?}"
+    );
+    assert!(a.iter().any(|t| t.contains("line")), "line numbers: {a:?}");
 }
 
 /// Another signed mail than [`MAIL`]: a perscreate of a new person.

@@ -3,7 +3,8 @@
 //!
 //! Input: `serve` listens on `<data-dir>/regmail.sock`; each connection is
 //! one `process` run: a header (version, data directory, configuration file,
-//! `--now`), then, once `serve` said `go`, the raw mail up to end of file.
+//! `--now`), then, once `serve` said `go`, the raw mail in chunks (`LEN\n`
+//! and LEN bytes each, `0\n` at the end).
 //! Output: per connection one answer line, the exit code `process` would have
 //! had on its own (`0`, or `75` and the message). The mail is handled
 //! exactly as `process` handles it alone ([`super::mailflow::handle_raw`]:
@@ -16,6 +17,9 @@
 //!   Until then it can still handle the mail itself (no socket, no answer,
 //!   a refusal); once the mail is sent, any doubt exits 75 and the MTA
 //!   retries (a mail that was handled after all is then a duplicate).
+//!   `serve` handles only a mail that arrived whole, up to its final `0\n`:
+//!   a client that went away (it gave up waiting for `go` and handles the
+//!   mail itself) leaves nothing behind.
 //! - `serve` handles one mail at a time, reloads the configuration and the
 //!   key when their files change, and no client can make it exit.
 //! - The socket is the owner's only (mode 0600), like the database.
@@ -23,7 +27,6 @@
 use super::mailflow::handle_raw;
 use super::{EX_TEMPFAIL, Paths, clock_from};
 use crate::clock::{Clock, FixedClock};
-use crate::intake::read_bounded;
 use crate::pipeline::Registry;
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
@@ -44,6 +47,8 @@ const GO_TIMEOUT: Duration = Duration::from_secs(10);
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(300);
 /// The longest header line either side accepts.
 const MAX_LINE: u64 = 4096;
+/// The largest chunk of mail `process` sends (and `serve` accepts).
+const CHUNK: usize = 64 * 1024;
 
 /// What a `process` run asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,8 +192,7 @@ fn ask(stream: &UnixStream, request: &Request) -> Result<(), String> {
 
 /// Streams the mail and reads the result: the exit code.
 fn send(stream: &UnixStream, mut mail: impl Read) -> u8 {
-    let sent = std::io::copy(&mut mail, &mut &*stream)
-        .and_then(|_| stream.shutdown(std::net::Shutdown::Write))
+    let sent = write_chunks(&mut mail, &mut std::io::BufWriter::new(stream))
         .and_then(|()| stream.set_read_timeout(Some(ANSWER_TIMEOUT)));
     if let Err(e) = sent {
         eprintln!("regmail: temporary failure, the mail did not reach `regmail serve`: {e}");
@@ -212,6 +216,57 @@ fn send(stream: &UnixStream, mut mail: impl Read) -> u8 {
                 answer.map_or_else(|e| e.to_string(), |l| format!("{l:?}"))
             );
             EX_TEMPFAIL
+        }
+    }
+}
+
+/// Copies `mail` to `out` in chunks: `LEN\n` and LEN bytes each, then `0\n`.
+fn write_chunks(mail: &mut impl Read, out: &mut impl Write) -> std::io::Result<()> {
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = match mail.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        out.write_all(format!("{n}\n").as_bytes())?;
+        out.write_all(buf.get(..n).unwrap_or_default())?;
+    }
+    out.write_all(b"0\n")?;
+    out.flush()
+}
+
+/// Reads a chunked mail, keeping at most `max_bytes + 1` bytes (the rest is
+/// read and dropped, so that the mail is still refused with 4014, as
+/// `intake::read_bounded` does for stdin); `None` unless it ended with `0\n`.
+fn read_chunks(input: &mut impl BufRead, max_bytes: usize) -> std::io::Result<Option<Vec<u8>>> {
+    let keep = u64::try_from(max_bytes)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1);
+    let mut raw = Vec::new();
+    loop {
+        let mut line = Vec::new();
+        input.take(24).read_until(b'\n', &mut line)?;
+        let len = line
+            .strip_suffix(b"\n")
+            .and_then(|digits| std::str::from_utf8(digits).ok())
+            .and_then(|digits| digits.parse::<u64>().ok());
+        let Some(len) = len else {
+            return Ok(None);
+        };
+        if len == 0 {
+            return Ok(Some(raw));
+        }
+        if len > CHUNK as u64 {
+            return Ok(None);
+        }
+        let room = keep.saturating_sub(raw.len() as u64);
+        let mut chunk = input.take(len);
+        let kept = (&mut chunk).take(room).read_to_end(&mut raw)? as u64;
+        let dropped = std::io::copy(&mut chunk, &mut std::io::sink())?;
+        if kept + dropped < len {
+            return Ok(None);
         }
     }
 }
@@ -292,7 +347,12 @@ impl Resident {
         }
         output.write_all(b"go\n")?;
         let max = self.registry.config.mail.max_mail_bytes;
-        let raw = read_bounded(&mut input, max)?;
+        let Some(raw) = read_chunks(&mut input, max)? else {
+            tracing::warn!(
+                "a `process` run went away before its whole mail arrived: nothing handled"
+            );
+            return Ok(());
+        };
         let now = request.and_then(|r| r.now);
         let (code, message) = self.handle(&raw, now);
         let message = message.unwrap_or_default().replace('\n', " ");
@@ -378,6 +438,24 @@ mod tests {
             input.read_to_string(&mut rest).unwrap();
             assert_eq!(rest, "mail bytes", "the mail starts after the header");
         }
+    }
+
+    #[test]
+    fn chunks_carry_the_mail_whole_or_not_at_all() {
+        let mail: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let mut wire = Vec::new();
+        write_chunks(&mut mail.as_slice(), &mut wire).unwrap();
+        let read = |wire: &[u8], max| read_chunks(&mut std::io::Cursor::new(wire), max).unwrap();
+        assert!(read(&wire, 1 << 20) == Some(mail.clone()), "whole");
+        // Over the limit: max + 1 bytes kept, the rest drained.
+        assert!(read(&wire, 1000) == Some(mail[..1001].to_vec()), "cut");
+        // Cut anywhere before the end of the final `0\n`: nothing.
+        for cut in [0, 3, 70_000, wire.len() - 2, wire.len() - 1] {
+            assert!(read(&wire[..cut], 1 << 20).is_none(), "cut at {cut}");
+        }
+        assert_eq!(read(b"0\n", 10), Some(Vec::new()));
+        assert_eq!(read(b"x\n0\n", 10), None);
+        assert_eq!(read(b"999999999\n", 10), None, "a chunk over the size");
     }
 
     #[test]

@@ -98,6 +98,15 @@ purge_our_mail() {
     return 0
 }
 
+# Stops this run's `regmail serve`: runuser does not pass SIGTERM on to it,
+# so it is found by its command line.
+stop_serve() {
+    pkill -f -x -- "$BIN --data-dir $DATA serve" || true
+    wait "$SERVE_PID" 2>/dev/null || true
+    SERVE_PID=
+    ! pgrep -f -x -- "$BIN --data-dir $DATA serve" >/dev/null || fail "regmail serve is still running"
+}
+
 restore_postfix() {
     if [ -d "$BACKUP" ]; then
         cp -p "$BACKUP/main.cf" /etc/postfix/main.cf
@@ -114,7 +123,7 @@ cleanup() {
         touch "$WORK/release"
         wait "$LOCK_PID" 2>/dev/null
     fi
-    [ -n "$SERVE_PID" ] && kill "$SERVE_PID" 2>/dev/null
+    [ -n "$SERVE_PID" ] && stop_serve
     [ -n "$PF_STARTED" ] && postfix stop >/dev/null 2>&1
     purge_our_mail
     restore_postfix
@@ -396,9 +405,7 @@ expect E2E-S1 registrar1002 success 1000
 expect E2E-S2 registrar1003 success 1000
 [ "$(grep -c 'mail handled.*result="success"' "$WORK/serve.log")" = 2 ] ||
     fail "regmail serve did not handle both mails: $(cat "$WORK/serve.log")"
-kill "$SERVE_PID"
-wait "$SERVE_PID" 2>/dev/null || true
-SERVE_PID=
+stop_serve
 say "both handled by regmail serve (its log), replies through sendmail"
 
 # --- 5. nothing lost, nothing twice -------------------------------------------------------------
