@@ -105,8 +105,8 @@ fn batch_equals_one_by_one() {
     assert_eq!(files(batch_dir.path()), files(one_dir.path()));
 }
 
-/// The writer's own checkpoints are off during a batch and the courier
-/// checkpoints the WAL after each group: the batch's pages reach the
+/// The writer's own checkpoints are off during a batch and a checkpointing
+/// thread checkpoints the WAL every few groups: the batch's pages reach the
 /// database file while it runs (left alone, the WAL would hold them all and
 /// the database file would stay empty: 4 KiB for these mails).
 #[test]
@@ -139,7 +139,7 @@ fn batch_checkpoints_as_it_goes() {
     assert_eq!(handled, MAILS);
     let (wal, db) = (size(".sqlite-wal"), size(".sqlite"));
     assert!(wal > 0, "the database runs in WAL mode");
-    // Checkpointed by the writer or by the courier: 1.8-2.4 MiB.
+    // Checkpointed by the writer or by the checkpointing thread: 1.8-2.4 MiB.
     assert!(
         db > 1 << 20,
         "database file of {db} bytes after {MAILS} mails"

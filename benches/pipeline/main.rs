@@ -18,7 +18,8 @@
 //! previous run's data, a build); `REGMAIL_BENCH_SETTLE=0` skips the wait.
 //! `REGMAIL_BENCH_SCALE=0.1` shrinks the sizes for a quick look;
 //! `REGMAIL_BENCH_ONLY=pipe` or `batch` runs one measurement (profiling);
-//! `REGMAIL_BENCH_WORKERS=N` sets the batch's checking threads;
+//! `REGMAIL_BENCH_WORKERS=N` sets the batch's checking threads and
+//! `REGMAIL_BENCH_GROUP=N` its mails per commit;
 //! `REGMAIL_BENCH_KEEP=1` leaves the registry's directory behind (it says
 //! where), so that a run right after does not pay for its deletion, with
 //! the batch's mails in its `mails/` folder for probing `process` by hand.
@@ -31,15 +32,13 @@ use regmail::reply::Outcome;
 use std::time::Instant;
 
 /// The batch's options: the default, or `REGMAIL_BENCH_WORKERS` checking
-/// threads.
+/// threads and `REGMAIL_BENCH_GROUP` mails per commit.
 fn batch_options() -> BatchOptions {
     let default = BatchOptions::default();
+    let number = |name: &str| std::env::var(name).ok().and_then(|v| v.parse().ok());
     BatchOptions {
-        workers: std::env::var("REGMAIL_BENCH_WORKERS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default.workers),
-        ..default
+        workers: number("REGMAIL_BENCH_WORKERS").unwrap_or(default.workers),
+        group: number("REGMAIL_BENCH_GROUP").unwrap_or(default.group),
     }
 }
 

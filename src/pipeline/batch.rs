@@ -17,9 +17,10 @@
 //! groups. The writer's commits do not wait for the disk during the batch
 //! (`synchronous=NORMAL`): the courier syncs the WAL after each commit, and
 //! only then sends the group's replies and lets its records be reported,
-//! while the writer already applies the next group; it then checkpoints the
-//! WAL on its own connection (the writer's automatic checkpoints and
-//! durable commits are off during the batch and back on after it).
+//! while the writer already applies the next group; every few groups it
+//! asks a checkpointing thread, with its own connection, to copy the WAL
+//! into the database (the writer's automatic checkpoints and durable
+//! commits are off during the batch and back on after it).
 //! One checking thread per core but the writer's; glibc is asked to keep
 //! freed memory for the batch (decision 88).
 
@@ -33,7 +34,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::ids::IdSource;
 use crate::reply::{self, Sent};
-use crate::store::{Checkpointer, OutboxMail, Store, StoreError};
+use crate::store::{Checkpointer, OutboxMail, Store, StoreError, WalSync};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -158,16 +159,7 @@ fn concurrent<M: AsRef<[u8]> + Sync>(
         // Owned here: if a thread cannot be started, returning drops the
         // channels, and the threads already started end.
         let receive = receive;
-        // The courier syncs each committed group, then sends its replies
-        // while the next group is applied; what it sent is settled in a
-        // later group's commit, and its word on each group releases the
-        // group's records (`durable::Waiting`).
-        let (post, posted) = mpsc::sync_channel::<Committed>(2);
-        let (report, reported) = mpsc::channel::<Dispatched>();
-        let data_dir = writer.data_dir;
-        spawn_named(scope, "regmail-courier".into(), move || {
-            courier(config, data_dir, &posted, &report, checkpointer.as_ref());
-        })?;
+        let (post, reported) = start_delivery(scope, config, writer.data_dir, checkpointer)?;
         for (k, reader) in readers.into_iter().enumerate() {
             let (send, next) = (send.clone(), &next);
             spawn_named(scope, format!("regmail-check{k}"), move || {
@@ -204,6 +196,40 @@ fn concurrent<M: AsRef<[u8]> + Sync>(
     })
 }
 
+/// Starts the courier and, with a checkpointer, the checkpointing thread;
+/// returns the channel the writer posts committed groups on and the one
+/// the courier reports on. The courier syncs each committed group, then
+/// sends its replies while the next group is applied; what it sent is
+/// settled in a later group's commit, and its word on each group releases
+/// the group's records (`durable::Waiting`).
+fn start_delivery<'scope, 'env>(
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    config: &'env Config,
+    data_dir: &'env Path,
+    checkpointer: Option<Checkpointer>,
+) -> Result<(mpsc::SyncSender<Committed>, mpsc::Receiver<Dispatched>), PipelineError> {
+    let (post, posted) = mpsc::sync_channel::<Committed>(2);
+    let (report, reported) = mpsc::channel::<Dispatched>();
+    let wal = checkpointer.as_ref().map(Checkpointer::wal_sync);
+    let ticks = match checkpointer {
+        Some(cp) => {
+            // One request waiting at most: a courier that finds one
+            // waiting does not queue another.
+            let (tick, ticks) = mpsc::sync_channel::<()>(1);
+            spawn_named(scope, "regmail-checkpoint".into(), move || {
+                checkpoints(&cp, &ticks);
+            })?;
+            Some(tick)
+        }
+        None => None,
+    };
+    spawn_named(scope, "regmail-courier".into(), move || {
+        let durability = Durability { wal, ticks };
+        courier(config, data_dir, &posted, &report, &durability);
+    })?;
+    Ok((post, reported))
+}
+
 /// Starts a named thread of the batch (`top -H`, profiles, panics name it).
 fn spawn_named<'scope, 'env>(
     scope: &'scope std::thread::Scope<'scope, 'env>,
@@ -228,20 +254,30 @@ struct Committed {
     now: DateTime<Utc>,
 }
 
+/// How the courier makes groups durable: by syncing the WAL (none: the
+/// writer's commits were durable already) and by asking for checkpoints.
+struct Durability {
+    wal: Option<WalSync>,
+    ticks: Option<mpsc::SyncSender<()>>,
+}
+
 /// Makes each committed group durable (the writer's commits do not wait
 /// for the disk during a batch), only then sends its replies, in commit
-/// order; checkpoints the WAL every few groups and at the end.
+/// order; asks for a checkpoint every few groups. Checkpoints run on their
+/// own thread, so that the copying and the database file's sync do not
+/// hold up delivery.
 fn courier(
     config: &Config,
     data_dir: &Path,
     posted: &mpsc::Receiver<Committed>,
     report: &mpsc::Sender<Dispatched>,
-    checkpointer: Option<&Checkpointer>,
+    durability: &Durability,
 ) {
     for Committed { seq, mails, now } in posted {
-        // Without a checkpointer the writer's commits were durable already.
-        let durable = checkpointer
-            .map_or(Ok(()), Checkpointer::sync_wal)
+        let durable = durability
+            .wal
+            .as_ref()
+            .map_or(Ok(()), WalSync::sync)
             .map_err(|e| e.to_string());
         if let Err(why) = &durable {
             tracing::error!(error = %why, "a committed group is not known to be durable; its replies stay leased");
@@ -251,22 +287,36 @@ fn courier(
         if report.send(Dispatched { seq, durable, sent }).is_err() {
             return;
         }
-        if seq % CHECKPOINT_EVERY == 0 {
-            checkpoint(checkpointer);
+        if let Some(tick) = durability
+            .ticks
+            .as_ref()
+            .filter(|_| seq % CHECKPOINT_EVERY == 0)
+        {
+            // Full: a checkpoint is already asked for.
+            let _ = tick.try_send(());
         }
+    }
+}
+
+/// Groups between two checkpoints: a checkpoint copies the pages every
+/// group changes (the tables' and indexes' last pages) once, and syncs the
+/// database file once, for this many groups; the WAL holds at most their
+/// frames (about 4 MB for groups of 64) and those of the groups committed
+/// while it runs.
+const CHECKPOINT_EVERY: u64 = 4;
+
+/// The checkpointing thread: one checkpoint per request, and one when the
+/// courier has finished.
+fn checkpoints(checkpointer: &Checkpointer, ticks: &mpsc::Receiver<()>) {
+    for () in ticks {
+        checkpoint(checkpointer);
     }
     checkpoint(checkpointer);
 }
 
-/// Groups between two checkpoints of the courier: a checkpoint copies the
-/// pages every group changes (the tables' and indexes' last pages) once,
-/// and syncs the database file once, for this many groups; the WAL holds
-/// at most their frames (about 4 MB for groups of 64).
-const CHECKPOINT_EVERY: u64 = 4;
-
 /// Copies what the WAL holds into the database file, if it can.
-fn checkpoint(checkpointer: Option<&Checkpointer>) {
-    if let Some(Err(e)) = checkpointer.map(Checkpointer::passive) {
+fn checkpoint(checkpointer: &Checkpointer) {
+    if let Err(e) = checkpointer.passive() {
         // Not a fault of the batch: the WAL is checkpointed later.
         tracing::debug!(error = %e, "checkpoint postponed");
     }

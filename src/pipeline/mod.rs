@@ -139,6 +139,9 @@ struct Assessed {
     verified: Option<VerifiedBody>,
     signer: Option<(u32, String)>,
     recipient: Option<Registrar>,
+    /// The verified template, parsed and validated: no database needed,
+    /// so it is done here, ahead of the writing thread in a batch.
+    template: Option<(HeaderFields, Parsed)>,
 }
 
 /// One mail after the stages that write nothing: its bytes (cut to the
@@ -360,12 +363,21 @@ fn assess(
     if any_error(&findings) {
         verified = None;
     }
+    let template = match &verified {
+        Some(body) => Some(template::parse_template(
+            body.text(),
+            config.profile()?,
+            &config.limits,
+        )),
+        None => None,
+    };
     Ok(Assessed {
         inspected,
         findings,
         verified,
         signer,
         recipient,
+        template,
     })
 }
 
@@ -424,15 +436,15 @@ fn decide(
             .map(reply::subject_echo),
         ..ReplyData::new(trid, ctx.now)
     };
-    let verdict = match &a.verified {
-        None => Verdict {
+    let verdict = match (&a.verified, &a.template) {
+        (Some(body), Some(template)) => match template_verdict(tx, ctx, body, template, base)? {
+            Ok(v) => v,
+            Err(prior_reply) => return replayed(tx, ctx, trid, a, &recipient, prior_reply),
+        },
+        _ => Verdict {
             kind: JournalKind::Answered,
             data: base,
             text_sha256: None,
-        },
-        Some(body) => match template_verdict(tx, ctx, body, base)? {
-            Ok(v) => v,
-            Err(prior_reply) => return replayed(tx, ctx, trid, a, &recipient, prior_reply),
         },
     };
     answer(tx, ctx, trid, a, &recipient, verdict)
@@ -443,11 +455,11 @@ fn template_verdict(
     tx: &mut Tx<'_>,
     ctx: &Ctx<'_>,
     body: &VerifiedBody,
+    (fields, parsed): &(HeaderFields, Parsed),
     mut data: ReplyData,
 ) -> Result<Result<Verdict, Option<Vec<u8>>>, PipelineError> {
     let profile = ctx.config.profile()?;
-    let (fields, parsed) = template::parse_template(body.text(), profile, &ctx.config.limits);
-    fill_from_header(&mut data, &fields);
+    fill_from_header(&mut data, fields);
     data.quoted = Some(body.text().to_string());
     let sha = hex::encode(Sha256::digest(body.text().as_bytes()));
     let signer_id = body.signer().registrar_id;
@@ -514,13 +526,13 @@ fn apply_parsed(
     tx: &mut Tx<'_>,
     ctx: &Ctx<'_>,
     t: &VerifiedTemplate<'_>,
-    parsed: Parsed,
+    parsed: &Parsed,
     data: &mut ReplyData,
 ) -> Result<(), PipelineError> {
     match parsed {
-        Err(errors) => data.findings.extend(errors),
+        Err(errors) => data.findings.extend(errors.iter().cloned()),
         Ok((spec, warnings)) => {
-            data.findings.extend(warnings);
+            data.findings.extend(warnings.iter().cloned());
             data.object = Some(spec.object().to_string());
             let (server_trid, client_trid) = (data.server_trid.clone(), data.client_trid.clone());
             let rules = policy::Rules {
@@ -535,7 +547,7 @@ fn apply_parsed(
                 dry_run: t.dry_run,
                 secret: ctx.secret,
             };
-            match policy::apply(tx, t.body, &spec, rules, act)? {
+            match policy::apply(tx, t.body, spec, rules, act)? {
                 Err(errors) => data.findings.extend(errors),
                 Ok(decision) => {
                     data.outcome = decision.outcome;

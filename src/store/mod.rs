@@ -115,10 +115,25 @@ impl Checkpointer {
             .map_err(StoreError::from)
     }
 
+    /// What syncs this database's WAL, for another thread.
+    pub fn wal_sync(&self) -> WalSync {
+        WalSync {
+            wal: self.wal.clone(),
+        }
+    }
+}
+
+/// Syncs a database's write-ahead log ([`Checkpointer::wal_sync`]).
+#[derive(Debug, Clone)]
+pub struct WalSync {
+    wal: PathBuf,
+}
+
+impl WalSync {
     /// Makes every transaction committed so far durable: syncs the WAL
     /// file, whatever connection wrote it (fdatasync reaches the file, not
     /// the descriptor). Pairs with [`Store::defer_sync`].
-    pub fn sync_wal(&self) -> StoreResult<()> {
+    pub fn sync(&self) -> StoreResult<()> {
         std::fs::OpenOptions::new()
             .write(true)
             .open(&self.wal)
@@ -244,7 +259,7 @@ impl Store {
     /// Stops (`true`) or resumes (`false`) waiting for the disk at each
     /// commit of this connection (`synchronous=NORMAL`, still atomic and
     /// consistent): while deferred, a commit is durable only once a
-    /// [`Checkpointer::sync_wal`] that started after it returned, and
+    /// [`WalSync::sync`] that started after it returned, and
     /// nothing that depends on it may leave before (a batch's courier).
     pub fn defer_sync(&mut self, on: bool) -> StoreResult<()> {
         let level = if on { "NORMAL" } else { "FULL" };
@@ -387,7 +402,7 @@ mod tests {
             "a relaxed write keeps the deferral"
         );
         let checkpointer = store.checkpointer(Duration::from_secs(1)).unwrap().unwrap();
-        checkpointer.sync_wal().unwrap();
+        checkpointer.wal_sync().sync().unwrap();
         store.defer_sync(false).unwrap();
         assert_eq!(synchronous(&store), full);
         store
@@ -399,7 +414,7 @@ mod tests {
             wal: dir.path().join("missing-wal"),
             ..checkpointer
         };
-        assert!(matches!(gone.sync_wal(), Err(StoreError::File(_))));
+        assert!(matches!(gone.wal_sync().sync(), Err(StoreError::File(_))));
     }
 
     /// A unit that fails is rolled back alone; the units around it are
