@@ -178,8 +178,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         per_template * 1e6,
         per_template / floor
     );
+    if d.floor > SLOW_FILE_SYSTEM {
+        println!(
+            "  NOTE: a new file cost {:.0} us here during this run (200-260 us when the file system is idle): \
+             the batch ran in a slow file-system window (README, Measurements) and its figures do not describe regmail; run again",
+            d.floor * 1e6
+        );
+    }
     Ok(())
 }
+
+/// A `deliver` floor above this (seconds per file) means the file system
+/// was in its slow window after many deletions (README, Measurements).
+const SLOW_FILE_SYSTEM: f64 = 500e-6;
 
 fn print_pipe(pipe: &setup::Pipe, mails: usize) {
     println!("\n(a) pipe mode, whole process per mail ({mails} mails each)");
