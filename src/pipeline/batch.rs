@@ -88,8 +88,9 @@ pub fn handle_batch<M: AsRef<[u8]> + Sync>(
         return sequential(reg, mails, group, &mut each);
     }
     keep_freed_memory();
-    // The courier makes each group durable and checkpoints the WAL, so the
-    // writing thread only appends and never waits for the disk; the
+    // The courier makes each group durable and a thread of its own
+    // checkpoints the WAL, so the writing thread only appends and never
+    // waits for the disk; the
     // writer's own checkpoints and durable commits resume after the batch,
     // whatever happened in it.
     let checkpointer = reg.store.checkpointer(busy).unwrap_or_else(|e| {

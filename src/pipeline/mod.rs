@@ -136,12 +136,18 @@ pub enum Mode {
 struct Assessed {
     inspected: Inspected,
     findings: Vec<Rejection>,
-    verified: Option<VerifiedBody>,
+    verified: Option<Verified>,
     signer: Option<(u32, String)>,
     recipient: Option<Registrar>,
-    /// The verified template, parsed and validated: no database needed,
-    /// so it is done here, ahead of the writing thread in a batch.
-    template: Option<(HeaderFields, Parsed)>,
+}
+
+/// A verified template and its parse: parsing and validating needs no
+/// database, so it is done in `assess`, ahead of the writing thread in a
+/// batch.
+struct Verified {
+    body: VerifiedBody,
+    fields: HeaderFields,
+    parsed: Parsed,
 }
 
 /// One mail after the stages that write nothing: its bytes (cut to the
@@ -363,12 +369,8 @@ fn assess(
     if any_error(&findings) {
         verified = None;
     }
-    let template = match &verified {
-        Some(body) => Some(template::parse_template(
-            body.text(),
-            config.profile()?,
-            &config.limits,
-        )),
+    let verified = match verified {
+        Some(body) => Some(parse_verified(config, body)?),
         None => None,
     };
     Ok(Assessed {
@@ -377,7 +379,17 @@ fn assess(
         verified,
         signer,
         recipient,
-        template,
+    })
+}
+
+/// Parses and validates a verified template (the envelope, the object,
+/// the typed spec).
+fn parse_verified(config: &Config, body: VerifiedBody) -> Result<Verified, PipelineError> {
+    let (fields, parsed) = template::parse_template(body.text(), config.profile()?, &config.limits);
+    Ok(Verified {
+        body,
+        fields,
+        parsed,
     })
 }
 
@@ -436,15 +448,15 @@ fn decide(
             .map(reply::subject_echo),
         ..ReplyData::new(trid, ctx.now)
     };
-    let verdict = match (&a.verified, &a.template) {
-        (Some(body), Some(template)) => match template_verdict(tx, ctx, body, template, base)? {
-            Ok(v) => v,
-            Err(prior_reply) => return replayed(tx, ctx, trid, a, &recipient, prior_reply),
-        },
-        _ => Verdict {
+    let verdict = match &a.verified {
+        None => Verdict {
             kind: JournalKind::Answered,
             data: base,
             text_sha256: None,
+        },
+        Some(verified) => match template_verdict(tx, ctx, verified, base)? {
+            Ok(v) => v,
+            Err(prior_reply) => return replayed(tx, ctx, trid, a, &recipient, prior_reply),
         },
     };
     answer(tx, ctx, trid, a, &recipient, verdict)
@@ -454,8 +466,11 @@ fn decide(
 fn template_verdict(
     tx: &mut Tx<'_>,
     ctx: &Ctx<'_>,
-    body: &VerifiedBody,
-    (fields, parsed): &(HeaderFields, Parsed),
+    Verified {
+        body,
+        fields,
+        parsed,
+    }: &Verified,
     mut data: ReplyData,
 ) -> Result<Result<Verdict, Option<Vec<u8>>>, PipelineError> {
     let profile = ctx.config.profile()?;

@@ -21,9 +21,6 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{SendmailTransport, SmtpTransport, Transport as _};
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// A fault of the outbox itself (the database); transport failures are counted, not raised.
@@ -172,7 +169,7 @@ pub const CHUNK: usize = 256;
 fn send_all(config: &Config, data_dir: &Path, mails: &[OutboxMail]) -> Vec<Result<(), String>> {
     let d = &config.delivery;
     match d.transport {
-        Transport::File => write_files(&data_dir.join(&d.file_dir), mails),
+        Transport::File => super::files::write_files(&data_dir.join(&d.file_dir), mails),
         Transport::Sendmail => mails.iter().map(|m| sendmail(config, m)).collect(),
         Transport::Smtp => smtp(config, mails),
     }
@@ -251,142 +248,4 @@ fn envelope(config: &Config, mail: &OutboxMail) -> Result<SmtpEnvelope, String> 
         .map_err(|e| format!("from: {e}"))?;
     let to = mail.recipient.parse().map_err(|e| format!("to: {e}"))?;
     SmtpEnvelope::new(Some(from), vec![to]).map_err(|e| e.to_string())
-}
-
-/// Writes each mail to `<dir>/<id>-<server-trid>.eml`, atomically and
-/// durably: every file is written under a temporary name, all are made
-/// durable together ([`sync_written`]), renamed, and the directory is synced
-/// once before any row is marked delivered.
-fn write_files(dir: &Path, mails: &[OutboxMail]) -> Vec<Result<(), String>> {
-    // Opened before the files are written: `syncfs` on it reports every
-    // writeback error of the file system since then.
-    let handle = std::fs::create_dir_all(dir).and_then(|()| File::open(dir));
-    let handle = match handle {
-        Ok(h) => h,
-        Err(e) => return mails.iter().map(|_| Err(e.to_string())).collect(),
-    };
-    let written: Vec<std::io::Result<(File, String)>> =
-        mails.iter().map(|m| write_temporary(dir, m)).collect();
-    let files: Vec<&File> = written.iter().flatten().map(|(f, _)| f).collect();
-    let mut synced = sync_written(&handle, &files).into_iter();
-    let mut results: Vec<Result<(), String>> = written
-        .iter()
-        .map(|w| match w {
-            Err(e) => Err(e.to_string()),
-            Ok((_, name)) => match synced.next() {
-                Some(Ok(())) => std::fs::rename(dir.join(format!(".{name}.tmp")), dir.join(name))
-                    .map_err(|e| e.to_string()),
-                Some(Err(e)) => Err(e.to_string()),
-                None => Err("not synced".into()),
-            },
-        })
-        .collect();
-    // The new names are durable before the rows are marked delivered.
-    if let Err(e) = handle.sync_all() {
-        for r in &mut results {
-            *r = Err(e.to_string());
-        }
-    }
-    results
-}
-
-/// Makes the written files durable; one result per file, in order. One
-/// file is synced alone; several by one `syncfs(2)` of their file system:
-/// one writeback pass and one device flush for the whole group, where one
-/// `fsync` per file cost a flush and a wakeup each (decision 95). If
-/// `syncfs` fails, each file is synced alone, so that only the files that
-/// cannot be made durable are deferred.
-fn sync_written(dir: &File, files: &[&File]) -> Vec<std::io::Result<()>> {
-    if files.len() > 1 {
-        match sync_file_system(dir) {
-            Ok(()) => return files.iter().map(|_| Ok(())).collect(),
-            Err(e) => tracing::debug!(error = %e, "syncfs failed; syncing file by file"),
-        }
-    }
-    files.iter().map(|f| f.sync_all()).collect()
-}
-
-/// `syncfs(2)` on the file system holding `dir`.
-#[cfg(target_os = "linux")]
-fn sync_file_system(dir: &File) -> std::io::Result<()> {
-    rustix::fs::syncfs(dir).map_err(std::io::Error::from)
-}
-
-/// Elsewhere there is no `syncfs`: every file is synced alone.
-#[cfg(not(target_os = "linux"))]
-fn sync_file_system(_dir: &File) -> std::io::Result<()> {
-    Err(std::io::ErrorKind::Unsupported.into())
-}
-
-/// Writes one mail under its temporary name; the file and its final name.
-fn write_temporary(dir: &Path, mail: &OutboxMail) -> std::io::Result<(File, String)> {
-    let trid: String = mail
-        .server_trid
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .collect();
-    let name = format!("{:08}-{trid}.eml", mail.id);
-    // One temporary name per row (its claim lets one run at a time write
-    // it): a run killed mid-write leaves at most this file, and the
-    // redelivery after the lease truncates, rewrites and renames it.
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(dir.join(format!(".{name}.tmp")))?;
-    file.write_all(&mail.message)?;
-    Ok((file, name))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn mail(id: i64) -> OutboxMail {
-        OutboxMail {
-            id,
-            server_trid: format!("RM-{id}"),
-            recipient: "hostmaster@alpine-domains.test".into(),
-            message: format!("mail {id}\r\n").into_bytes(),
-            attempts: 0,
-            delivered: None,
-            last_error: None,
-            capped: false,
-        }
-    }
-
-    /// One mail and a group (synced together) end the same way: each under
-    /// its final name with its bytes, no temporary file left.
-    #[test]
-    fn one_mail_and_a_group_are_written_whole() {
-        for count in [1, 5] {
-            let dir = tempfile::tempdir().expect("dir");
-            let outbox = dir.path().join("outbox");
-            let mails: Vec<OutboxMail> = (1..=count).map(mail).collect();
-            let results = write_files(&outbox, &mails);
-            assert!(results.iter().all(Result::is_ok), "{results:?}");
-            let mut names: Vec<String> = std::fs::read_dir(&outbox)
-                .expect("outbox")
-                .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-                .collect();
-            names.sort();
-            let expected: Vec<String> = (1..=count).map(|i| format!("{i:08}-RM{i}.eml")).collect();
-            assert_eq!(names, expected);
-            for (m, name) in mails.iter().zip(&names) {
-                assert_eq!(std::fs::read(outbox.join(name)).expect("file"), m.message);
-            }
-        }
-    }
-
-    /// A directory that cannot be made fails every mail of the group.
-    #[test]
-    fn an_outbox_that_cannot_be_made_defers_every_mail() {
-        let dir = tempfile::tempdir().expect("dir");
-        let blocker = dir.path().join("file");
-        std::fs::write(&blocker, b"").expect("file");
-        let results = write_files(&blocker.join("outbox"), &[mail(1), mail(2)]);
-        assert_eq!(results.len(), 2);
-        assert!(results.iter().all(Result::is_err));
-    }
 }

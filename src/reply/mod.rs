@@ -10,6 +10,7 @@
 //! deterministic, and the signature time is the injected clock's).
 
 mod deliver;
+mod files;
 mod human;
 mod mail;
 
