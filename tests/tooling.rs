@@ -476,3 +476,27 @@ fn systemd_units_run_real_commands() {
     assert_eq!(serve.data_dir.to_str(), Some("/var/lib/regmail"));
     assert_eq!(value(&unit("regmail-serve.service"), "UMask"), ["0077"]);
 }
+
+/// A `--now` that is not an RFC 3339 instant is a usage error (64) for every
+/// command, before anything is opened, touched or listened on.
+#[test]
+fn an_invalid_now_is_a_usage_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().to_str().unwrap();
+    for command in ["process", "serve", "tick"] {
+        let out = run(&mut regmail(&[
+            "--data-dir",
+            d,
+            "--now",
+            "yesterday",
+            command,
+        ]));
+        assert_eq!(out.status.code(), Some(64), "{command}");
+        assert!(
+            text(&out.stderr).contains("RFC 3339"),
+            "{command}: {}",
+            text(&out.stderr)
+        );
+    }
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+}

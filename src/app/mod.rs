@@ -71,22 +71,21 @@ fn peak_rss_kib() -> u64 {
 
 /// Runs the command.
 fn dispatch(cli: Cli) -> anyhow::Result<u8> {
-    let Some(clock) = clock_from(cli.now.as_deref()) else {
-        eprintln!("regmail: --now must be an RFC 3339 instant, e.g. 2026-11-22T08:15:00Z");
-        return Ok(EX_USAGE);
+    let fixed_now = match cli.now.as_deref().map(parse_now) {
+        Some(None) => {
+            eprintln!("regmail: --now must be an RFC 3339 instant, e.g. 2026-11-22T08:15:00Z");
+            return Ok(EX_USAGE);
+        }
+        given => given.flatten(),
     };
+    let clock = clock_at(fixed_now);
     let paths = Paths::new(&cli);
-    let fixed_now = cli
-        .now
-        .as_deref()
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        .map(|t| t.with_timezone(&Utc));
     match cli.command {
         Command::Init => admin::init(&paths, clock.as_ref()),
         Command::Registrar(c) => admin::registrar(&paths, clock.as_ref(), c),
         Command::Key(_) => admin::key_export(&paths),
         Command::Process => mailflow::process(&paths, fixed_now, clock),
-        Command::Serve => serve::serve(&paths, cli.now.as_deref()),
+        Command::Serve => serve::serve(&paths, fixed_now),
         Command::Replay { paths: inputs } => mailflow::replay(open(&paths, clock)?, &inputs),
         Command::Check { file } => mailflow::check(open(&paths, clock)?, &file),
         Command::Query(q) => life::query(open(&paths, clock)?, q),
@@ -104,13 +103,18 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
-/// Parses `--now`; `None` if it is given and invalid.
-pub fn clock_from(now: Option<&str>) -> Option<Box<dyn Clock>> {
+/// Parses a `--now` instant (RFC 3339); `None` if it is not one.
+fn parse_now(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// The clock of a run: fixed at `--now` if it was given, else the system's.
+fn clock_at(now: Option<DateTime<Utc>>) -> Box<dyn Clock> {
     match now {
-        None => Some(Box::new(SystemClock)),
-        Some(s) => DateTime::parse_from_rfc3339(s)
-            .ok()
-            .map(|t| Box::new(FixedClock(t.with_timezone(&Utc))) as Box<dyn Clock>),
+        Some(t) => Box::new(FixedClock(t)),
+        None => Box::new(SystemClock),
     }
 }
 

@@ -25,8 +25,7 @@
 //! - The socket is the owner's only (mode 0600), like the database.
 
 use super::mailflow::handle_raw;
-use super::{EX_TEMPFAIL, Paths, clock_from};
-use crate::clock::{Clock, FixedClock};
+use super::{EX_TEMPFAIL, Paths, clock_at};
 use crate::pipeline::Registry;
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
@@ -273,7 +272,7 @@ fn read_chunks(input: &mut impl BufRead, max_bytes: usize) -> std::io::Result<Op
 
 /// `regmail serve`: binds the socket, opens the registry, prints
 /// `listening on PATH` and handles connections until killed.
-pub fn serve(paths: &Paths, now: Option<&str>) -> anyhow::Result<u8> {
+pub fn serve(paths: &Paths, now: Option<DateTime<Utc>>) -> anyhow::Result<u8> {
     let socket = paths.socket();
     let listener = bind(&socket)?;
     let mut resident = Resident::open(paths, now)?;
@@ -311,28 +310,27 @@ struct Resident {
     paths: Paths,
     identity: Identity,
     /// `serve`'s own `--now`.
-    now: Option<String>,
+    now: Option<DateTime<Utc>>,
     registry: Registry,
     /// When the configuration file and the key file were last changed.
     stamps: [Option<SystemTime>; 2],
 }
 
 impl Resident {
-    fn open(paths: &Paths, now: Option<&str>) -> anyhow::Result<Resident> {
+    fn open(paths: &Paths, now: Option<DateTime<Utc>>) -> anyhow::Result<Resident> {
         let identity = Identity::of(paths).context("naming the data directory")?;
         let stamps = stamps(paths);
         Ok(Resident {
             paths: paths.clone(),
             identity,
-            now: now.map(str::to_string),
+            now,
             registry: Self::registry(paths, now)?,
             stamps,
         })
     }
 
-    fn registry(paths: &Paths, now: Option<&str>) -> anyhow::Result<Registry> {
-        let clock = clock_from(now).context("--now must be an RFC 3339 instant")?;
-        super::open(paths, clock)
+    fn registry(paths: &Paths, now: Option<DateTime<Utc>>) -> anyhow::Result<Registry> {
+        super::open(paths, clock_at(now))
     }
 
     /// One connection: header, `go` or `decline`, mail, result.
@@ -385,7 +383,7 @@ impl Resident {
     fn handle(&mut self, raw: &[u8], now: Option<DateTime<Utc>>) -> (u8, Option<String>) {
         let stamps = stamps(&self.paths);
         if stamps != self.stamps {
-            match Self::registry(&self.paths, self.now.as_deref()) {
+            match Self::registry(&self.paths, self.now) {
                 Ok(registry) => {
                     tracing::info!("configuration or key changed: reloaded");
                     self.registry = registry;
@@ -394,14 +392,7 @@ impl Resident {
                 Err(e) => return (EX_TEMPFAIL, Some(format!("{e:#}"))),
             }
         }
-        let clock: Box<dyn Clock> = match now {
-            Some(t) => Box::new(FixedClock(t)),
-            None => match clock_from(self.now.as_deref()) {
-                Some(c) => c,
-                None => return (EX_TEMPFAIL, Some("serve's --now is invalid".into())),
-            },
-        };
-        self.registry.clock = clock;
+        self.registry.clock = clock_at(now.or(self.now));
         handle_raw(&mut self.registry, raw)
     }
 }

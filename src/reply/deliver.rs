@@ -10,8 +10,8 @@
 //! is recorded with the time of the next attempt (exponential back-off) and
 //! never loses the mail. Mails nobody asked for (notices, answers to unsigned
 //! mail) are held back once their recipient had `max_notices_per_hour` of them
-//! in the last hour. File names are ours (outbox row id and server-trid),
-//! never taken from input.
+//! in the last hour. The `file` transport itself (atomic, durable files,
+//! several synced together) is `files.rs`.
 
 use crate::config::{Config, Transport};
 use crate::store::{OutboxMail, Settlement, Store, StoreError, Tx};

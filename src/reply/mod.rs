@@ -6,8 +6,9 @@
 //! wrapped in an RFC 5322 message by lettre ([`compose`]); [`deliver`] moves
 //! queued mail out through the configured transport. Invariants: every line
 //! is 7-bit ASCII and at most 78 characters; all times are UTC; the same data
-//! at the same instant gives the same bytes (Ed25519 signatures are
-//! deterministic, and the signature time is the injected clock's).
+//! at the same instant gives the same bytes, the signature aside (its time
+//! is the injected clock's, but sequoia salts every signature with a random
+//! notation, so two signatures of the same text differ).
 
 mod deliver;
 mod files;
