@@ -60,49 +60,157 @@ fn summary(h: &Handled) -> String {
     )
 }
 
+/// Groups of 3 keep fixture 03 and its replay 07 apart; groups of 64 put
+/// every mail in one group, so the replay repeats a reply of the same,
+/// still uncommitted group.
 #[test]
 fn batch_equals_one_by_one() {
-    let mails = mails();
-    let one_dir = tempfile::tempdir().unwrap();
-    let mut one = support::registry(one_dir.path(), Config::default());
-    let expected: Vec<String> = mails
-        .iter()
-        .map(|m| summary(&pipeline::handle(&mut one, m, Mode::Commit).unwrap()))
-        .collect();
+    for group in [3, 64] {
+        let mails = mails();
+        let (one_dir, one) = one_by_one(&mails, |_| {});
+        let expected: Vec<String> = one.1.iter().map(|r| summary(r.as_ref().unwrap())).collect();
+        let (batch_dir, batch) = batched(&mails, group, |_| {});
+        let got: Vec<String> = batch
+            .1
+            .iter()
+            .map(|r| summary(r.as_ref().unwrap()))
+            .collect();
+        assert_eq!(got, expected, "groups of {group}");
+        assert!(
+            expected.iter().filter(|s| s.contains("error:")).count() >= 3,
+            "the corpus holds refused mails, reported with their codes"
+        );
+        assert!(
+            expected.last().unwrap().contains("Duplicate"),
+            "the repeated mail is a duplicate"
+        );
+        assert_eq!(batch.0.store.dump().unwrap(), one.0.store.dump().unwrap());
+        assert_eq!(replies(&batch.0), replies(&one.0), "groups of {group}");
+        assert_every_reply_stored(batch_dir.path());
+        let outbox = batch.0.store.outbox_all().unwrap();
+        let message = |trid: &str| {
+            outbox
+                .iter()
+                .find(|m| m.server_trid == trid)
+                .map(|m| m.message.clone())
+                .unwrap()
+        };
+        let (created, replayed) = (server_trid(&batch.1[2]), server_trid(&batch.1[6]));
+        assert_eq!(
+            message(&created),
+            message(&replayed),
+            "fixture 07 replays 03: the same reply bytes, groups of {group}"
+        );
+        let files = |d: &std::path::Path| std::fs::read_dir(d.join("outbox")).unwrap().count();
+        assert_eq!(files(batch_dir.path()), files(one_dir.path()));
+    }
+}
 
-    let batch_dir = tempfile::tempdir().unwrap();
-    let mut batch = support::registry(batch_dir.path(), Config::default());
-    let mut got = vec![String::new(); mails.len()];
-    let options = BatchOptions {
-        group: 3,
-        workers: 2,
+/// A reply that cannot be composed (registrar 1003's address is broken)
+/// fails its mail alone, in a batch as one by one: the other mails of its
+/// group stand.
+#[test]
+fn a_reply_that_cannot_be_composed_fails_its_mail_alone() {
+    let break_1003 = |dir: &std::path::Path| {
+        let db = rusqlite::Connection::open(dir.join("regmail.sqlite")).unwrap();
+        db.execute(
+            "UPDATE registrars SET email = 'not an address' WHERE id = 1003",
+            [],
+        )
+        .unwrap();
     };
-    pipeline::handle_batch(&mut batch, &mails, options, |i, r| {
-        got[i] = summary(&r.unwrap());
+    let mails = mails();
+    let (_one_dir, one) = one_by_one(&mails, break_1003);
+    let (batch_dir, batch) = batched(&mails, 64, break_1003);
+    let outcome = |results: &[Result<Handled, String>]| -> Vec<String> {
+        results
+            .iter()
+            .map(|r| match r {
+                Ok(h) => summary(h),
+                Err(e) => format!("failed: {e}"),
+            })
+            .collect()
+    };
+    let expected = outcome(&one.1);
+    assert_eq!(outcome(&batch.1), expected);
+    assert!(
+        expected[5].starts_with("failed: ") && expected[5].contains("not an address"),
+        "fixture 06 (registrar 1003) fails: {}",
+        expected[5]
+    );
+    assert_eq!(
+        expected.iter().filter(|s| s.starts_with("failed")).count(),
+        1
+    );
+    assert_eq!(batch.0.store.dump().unwrap(), one.0.store.dump().unwrap());
+    assert_eq!(replies(&batch.0), replies(&one.0));
+    assert_every_reply_stored(batch_dir.path());
+}
+
+/// A registry after a run, and each mail's result (an error as its text).
+type Run = (regmail::pipeline::Registry, Vec<Result<Handled, String>>);
+
+fn one_by_one(mails: &[Vec<u8>], prepare: impl Fn(&std::path::Path)) -> (tempfile::TempDir, Run) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut reg = support::registry(dir.path(), Config::default());
+    prepare(dir.path());
+    let results = mails
+        .iter()
+        .map(|m| pipeline::handle(&mut reg, m, Mode::Commit).map_err(|e| e.to_string()))
+        .collect();
+    (dir, (reg, results))
+}
+
+fn batched(
+    mails: &[Vec<u8>],
+    group: usize,
+    prepare: impl Fn(&std::path::Path),
+) -> (tempfile::TempDir, Run) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut reg = support::registry(dir.path(), Config::default());
+    prepare(dir.path());
+    let mut got: Vec<Result<Handled, String>> = vec![Err(String::new()); mails.len()];
+    let options = BatchOptions { group, workers: 2 };
+    pipeline::handle_batch(&mut reg, mails, options, |i, r| {
+        got[i] = r.map_err(|e| e.to_string());
     })
     .unwrap();
+    (dir, (reg, got))
+}
 
-    assert_eq!(got, expected);
-    assert!(
-        expected.iter().filter(|s| s.contains("error:")).count() >= 3,
-        "the corpus holds refused mails, reported with their codes"
+fn server_trid(r: &Result<Handled, String>) -> String {
+    r.as_ref().unwrap().server_trid.clone()
+}
+
+/// Every reply in the outbox, its signature verified and set aside.
+fn replies(reg: &regmail::pipeline::Registry) -> Vec<(String, String)> {
+    let trent = support::trent();
+    reg.store
+        .outbox_all()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let text = support::verified_reply(&m.message, &trent).unwrap();
+            (m.server_trid.clone(), text)
+        })
+        .collect()
+}
+
+/// Every answered mail's outbox row and journal row hold its reply.
+fn assert_every_reply_stored(dir: &std::path::Path) {
+    let db = rusqlite::Connection::open(dir.join("regmail.sqlite")).unwrap();
+    let count = |sql: &str| db.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+    assert_eq!(
+        count("SELECT count(*) FROM outbox WHERE length(message) = 0"),
+        0
     );
-    assert!(
-        expected.last().unwrap().contains("Duplicate"),
-        "the repeated mail is a duplicate"
+    assert_eq!(
+        count(
+            "SELECT count(*) FROM journal WHERE kind IN ('transaction', 'answered') AND reply IS NULL"
+        ),
+        0
     );
-    assert_eq!(batch.store.dump().unwrap(), one.store.dump().unwrap());
-    let delivered = |r: &regmail::pipeline::Registry| {
-        r.store
-            .outbox_all()
-            .unwrap()
-            .iter()
-            .map(|m| (m.recipient.clone(), m.server_trid.clone()))
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(delivered(&batch), delivered(&one));
-    let files = |d: &std::path::Path| std::fs::read_dir(d.join("outbox")).unwrap().count();
-    assert_eq!(files(batch_dir.path()), files(one_dir.path()));
+    assert!(count("SELECT count(*) FROM outbox") > 5);
 }
 
 /// The writer's own checkpoints are off during a batch and a checkpointing
