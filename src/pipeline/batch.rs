@@ -31,7 +31,7 @@ use super::{
 };
 use crate::auth::SigningKey;
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, Profile};
 use crate::ids::IdSource;
 use crate::reply::{self, Sent};
 use crate::store::{Checkpointer, OutboxMail, Store, StoreError, WalSync};
@@ -161,23 +161,16 @@ fn concurrent<M: AsRef<[u8]> + Sync>(
         // channels, and the threads already started end.
         let receive = receive;
         let (post, reported) = start_delivery(scope, config, writer.data_dir, checkpointer)?;
-        for (k, reader) in readers.into_iter().enumerate() {
-            let (send, next) = (send.clone(), &next);
-            spawn_named(scope, format!("regmail-check{k}"), move || {
-                work_ahead(config, clock, &reader, mails, next, &send);
-            })?;
-        }
-        drop(send);
+        start_checking(scope, (config, clock), readers, mails, &next, send)?;
         let mut ahead = BTreeMap::new();
         let mut waiting = Waiting::default();
         let mut position = 0;
         while position < mails.len() {
-            let mut batch = Vec::with_capacity(group);
-            while batch.len() < group && position < mails.len() {
-                let item = in_order(&receive, &mut ahead, position);
-                batch.push((position, item));
-                position += 1;
-            }
+            let end = (position + group).min(mails.len());
+            let batch = (position..end)
+                .map(|p| (p, in_order(&receive, &mut ahead, p)))
+                .collect();
+            position = end;
             let settled = waiting.hear(reported.try_iter(), each);
             let outcome = commit_group(&mut writer, batch, settled);
             let seq = outcome.committed.map(|(mails, now)| {
@@ -195,6 +188,25 @@ fn concurrent<M: AsRef<[u8]> + Sync>(
         settle_all(writer.store, &settled);
         Ok(())
     })
+}
+
+/// Starts one checking thread per reader; each prepares mails by position
+/// and sends them on `send` (dropped when the last of them ends).
+fn start_checking<'scope, 'env, M: AsRef<[u8]> + Sync>(
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    (config, clock): (&'env Config, &'env dyn Clock),
+    readers: Vec<Store>,
+    mails: &'env [M],
+    next: &'env AtomicUsize,
+    send: mpsc::SyncSender<Ready<'env>>,
+) -> Result<(), PipelineError> {
+    for (k, reader) in readers.into_iter().enumerate() {
+        let send = send.clone();
+        spawn_named(scope, format!("regmail-check{k}"), move || {
+            work_ahead(config, clock, &reader, mails, next, &send);
+        })?;
+    }
+    Ok(())
 }
 
 /// Starts the courier and, with a checkpointer, the checkpointing thread;
@@ -452,34 +464,7 @@ fn commit_group(
         settle_all(w.store, &settled);
         return not_applied(batch);
     };
-    let mut parts = Parts {
-        config: w.config,
-        profile,
-        key: w.key,
-        ids: &mut *w.ids,
-    };
-    let config = w.config;
-    let applied = w.store.write_group(|g| {
-        for (sent, at) in &settled {
-            let stamp = reply::rfc3339(*at);
-            if let Err(e) = g.unit(|tx| tx.outbox_settle(&sent.settlements, &stamp)) {
-                tracing::warn!(error = %e, "delivery not recorded; the mail will be sent again");
-            }
-        }
-        let applied = batch
-            .iter()
-            .map(|(_, prepared)| match prepared {
-                Ok(mail) => g.unit(|tx| apply_mail(tx, &mut parts, mail)),
-                Err(_) => Err(PipelineError::GroupAbandoned),
-            })
-            .collect::<Vec<_>>();
-        // A failed lease leaves the replies queued for the next run.
-        let claim = g
-            .unit(|tx| reply::claim(config, tx, now, reply::CHUNK))
-            .ok();
-        (applied, claim)
-    });
-    let (applied, claim) = match applied {
+    let (applied, claim) = match apply_group(w, profile, &batch, &settled, now) {
         Ok(applied) => applied,
         Err(e) => return abandon(batch, &e.to_string()),
     };
@@ -499,6 +484,48 @@ fn commit_group(
         results,
         committed: Some((claim.map(|c| c.mails).unwrap_or_default(), now)),
     }
+}
+
+/// What a group's transaction returned: every mail's result, and the
+/// lease of the replies due (none if it failed: they stay queued).
+type Applied = (Vec<Result<Handled, PipelineError>>, Option<reply::Claim>);
+
+/// The group's transaction: the settlements, each mail in its own unit,
+/// the lease.
+fn apply_group(
+    w: &mut Writer<'_>,
+    profile: &Profile,
+    batch: &[(usize, Result<Prepared<'_>, PipelineError>)],
+    settled: &[Delivered],
+    now: DateTime<Utc>,
+) -> Result<Applied, StoreError> {
+    let mut parts = Parts {
+        config: w.config,
+        profile,
+        key: w.key,
+        ids: &mut *w.ids,
+    };
+    let config = w.config;
+    w.store.write_group(|g| {
+        for (sent, at) in settled {
+            let stamp = reply::rfc3339(*at);
+            if let Err(e) = g.unit(|tx| tx.outbox_settle(&sent.settlements, &stamp)) {
+                tracing::warn!(error = %e, "delivery not recorded; the mail will be sent again");
+            }
+        }
+        let applied = batch
+            .iter()
+            .map(|(_, prepared)| match prepared {
+                Ok(mail) => g.unit(|tx| apply_mail(tx, &mut parts, mail)),
+                Err(_) => Err(PipelineError::GroupAbandoned),
+            })
+            .collect::<Vec<_>>();
+        // A failed lease leaves the replies queued for the next run.
+        let claim = g
+            .unit(|tx| reply::claim(config, tx, now, reply::CHUNK))
+            .ok();
+        (applied, claim)
+    })
 }
 
 /// The group's commit failed: nothing of it was written; every mail is
