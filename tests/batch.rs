@@ -67,11 +67,15 @@ fn summary(h: &Handled) -> String {
 fn batch_equals_one_by_one() {
     for group in [3, 64] {
         let mails = mails();
-        let (one_dir, one) = one_by_one(&mails, |_| {});
-        let expected: Vec<String> = one.1.iter().map(|r| summary(r.as_ref().unwrap())).collect();
-        let (batch_dir, batch) = batched(&mails, group, |_| {});
+        let one = one_by_one(&mails, |_| {});
+        let expected: Vec<String> = one
+            .results
+            .iter()
+            .map(|r| summary(r.as_ref().unwrap()))
+            .collect();
+        let batch = batched(&mails, group, |_| {});
         let got: Vec<String> = batch
-            .1
+            .results
             .iter()
             .map(|r| summary(r.as_ref().unwrap()))
             .collect();
@@ -84,10 +88,13 @@ fn batch_equals_one_by_one() {
             expected.last().unwrap().contains("Duplicate"),
             "the repeated mail is a duplicate"
         );
-        assert_eq!(batch.0.store.dump().unwrap(), one.0.store.dump().unwrap());
-        assert_eq!(replies(&batch.0), replies(&one.0), "groups of {group}");
-        assert_every_reply_stored(batch_dir.path());
-        let outbox = batch.0.store.outbox_all().unwrap();
+        assert_eq!(
+            batch.reg.store.dump().unwrap(),
+            one.reg.store.dump().unwrap()
+        );
+        assert_eq!(replies(&batch.reg), replies(&one.reg), "groups of {group}");
+        assert_every_reply_stored(batch.dir.path());
+        let outbox = batch.reg.store.outbox_all().unwrap();
         let message = |trid: &str| {
             outbox
                 .iter()
@@ -95,14 +102,17 @@ fn batch_equals_one_by_one() {
                 .map(|m| m.message.clone())
                 .unwrap()
         };
-        let (created, replayed) = (server_trid(&batch.1[2]), server_trid(&batch.1[6]));
+        let (created, replayed) = (
+            server_trid(&batch.results[2]),
+            server_trid(&batch.results[6]),
+        );
         assert_eq!(
             message(&created),
             message(&replayed),
             "fixture 07 replays 03: the same reply bytes, groups of {group}"
         );
         let files = |d: &std::path::Path| std::fs::read_dir(d.join("outbox")).unwrap().count();
-        assert_eq!(files(batch_dir.path()), files(one_dir.path()));
+        assert_eq!(files(batch.dir.path()), files(one.dir.path()));
     }
 }
 
@@ -120,8 +130,8 @@ fn a_reply_that_cannot_be_composed_fails_its_mail_alone() {
         .unwrap();
     };
     let mails = mails();
-    let (_one_dir, one) = one_by_one(&mails, break_1003);
-    let (batch_dir, batch) = batched(&mails, 64, break_1003);
+    let one = one_by_one(&mails, break_1003);
+    let batch = batched(&mails, 64, break_1003);
     let outcome = |results: &[Result<Handled, String>]| -> Vec<String> {
         results
             .iter()
@@ -131,8 +141,8 @@ fn a_reply_that_cannot_be_composed_fails_its_mail_alone() {
             })
             .collect()
     };
-    let expected = outcome(&one.1);
-    assert_eq!(outcome(&batch.1), expected);
+    let expected = outcome(&one.results);
+    assert_eq!(outcome(&batch.results), expected);
     assert!(
         expected[5].starts_with("failed: ") && expected[5].contains("not an address"),
         "fixture 06 (registrar 1003) fails: {}",
@@ -142,15 +152,22 @@ fn a_reply_that_cannot_be_composed_fails_its_mail_alone() {
         expected.iter().filter(|s| s.starts_with("failed")).count(),
         1
     );
-    assert_eq!(batch.0.store.dump().unwrap(), one.0.store.dump().unwrap());
-    assert_eq!(replies(&batch.0), replies(&one.0));
-    assert_every_reply_stored(batch_dir.path());
+    assert_eq!(
+        batch.reg.store.dump().unwrap(),
+        one.reg.store.dump().unwrap()
+    );
+    assert_eq!(replies(&batch.reg), replies(&one.reg));
+    assert_every_reply_stored(batch.dir.path());
 }
 
 /// A registry after a run, and each mail's result (an error as its text).
-type Run = (regmail::pipeline::Registry, Vec<Result<Handled, String>>);
+struct Run {
+    reg: regmail::pipeline::Registry,
+    results: Vec<Result<Handled, String>>,
+    dir: tempfile::TempDir,
+}
 
-fn one_by_one(mails: &[Vec<u8>], prepare: impl Fn(&std::path::Path)) -> (tempfile::TempDir, Run) {
+fn one_by_one(mails: &[Vec<u8>], prepare: impl Fn(&std::path::Path)) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let mut reg = support::registry(dir.path(), Config::default());
     prepare(dir.path());
@@ -158,14 +175,10 @@ fn one_by_one(mails: &[Vec<u8>], prepare: impl Fn(&std::path::Path)) -> (tempfil
         .iter()
         .map(|m| pipeline::handle(&mut reg, m, Mode::Commit).map_err(|e| e.to_string()))
         .collect();
-    (dir, (reg, results))
+    Run { reg, results, dir }
 }
 
-fn batched(
-    mails: &[Vec<u8>],
-    group: usize,
-    prepare: impl Fn(&std::path::Path),
-) -> (tempfile::TempDir, Run) {
+fn batched(mails: &[Vec<u8>], group: usize, prepare: impl Fn(&std::path::Path)) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let mut reg = support::registry(dir.path(), Config::default());
     prepare(dir.path());
@@ -175,7 +188,11 @@ fn batched(
         got[i] = r.map_err(|e| e.to_string());
     })
     .unwrap();
-    (dir, (reg, got))
+    Run {
+        reg,
+        results: got,
+        dir,
+    }
 }
 
 fn server_trid(r: &Result<Handled, String>) -> String {

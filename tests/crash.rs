@@ -374,8 +374,11 @@ fn kill_until_complete(
         let before = read_db(data).journal.len();
         // A trial's first run is killed within the time a full run takes
         // (a trial that no kill reached would prove nothing); a rerun
-        // anywhere in that time (it has less to do, so it may complete).
-        let span = full.as_micros().max(100) as u64;
+        // anywhere in that time (it has less to do, so it may complete),
+        // a time that grows with every tenth kill: on a machine slowed down
+        // after the calibrating run, a rerun could otherwise outlast every
+        // delay and never complete.
+        let span = (full.as_micros().max(100) as u64).saturating_mul(1 + landed as u64 / 10);
         let delay = Duration::from_micros(if landed == 0 {
             span / 50 + rng.below(span * 9 / 10 - span / 50)
         } else {

@@ -3,9 +3,9 @@
 //! Input: raw mails in the order they are to be handled. Output: for every
 //! mail, in that order, its [`Handled`] record or the [`PipelineError`] that
 //! stopped it, reported only after the commit that made it durable.
-//! Intake, signature checks and recipient lookups write nothing, so they run
-//! ahead on checking threads, each with its own read connection; the writes run
-//! on the calling thread, several mails per commit (a group commit), each
+//! Intake, signature checks, recipient lookups and the template's parse
+//! write nothing, so they run ahead on checking threads, each with its own
+//! read connection; the writes run on the calling thread, several mails per commit (a group commit), each
 //! mail in its own savepoint. Invariants: mails are applied in the given
 //! order, each atomically (a failed mail is rolled back alone, the others of
 //! its group stand); the records equal those of [`super::handle`] run mail by
@@ -90,9 +90,8 @@ pub fn handle_batch<M: AsRef<[u8]> + Sync>(
     keep_freed_memory();
     // The courier makes each group durable and a thread of its own
     // checkpoints the WAL, so the writing thread only appends and never
-    // waits for the disk; the
-    // writer's own checkpoints and durable commits resume after the batch,
-    // whatever happened in it.
+    // waits for the disk; the writer's own checkpoints and durable commits
+    // resume after the batch, whatever happened in it.
     let checkpointer = reg.store.checkpointer(busy).unwrap_or_else(|e| {
         // The writer then checkpoints, as outside a batch.
         tracing::warn!(error = %e, "no checkpointing connection");

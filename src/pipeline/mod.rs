@@ -141,11 +141,13 @@ struct Assessed {
     recipient: Option<Registrar>,
 }
 
-/// A verified template and its parse: parsing and validating needs no
-/// database, so it is done in `assess`, ahead of the writing thread in a
-/// batch.
+/// A verified template, its digest and its parse: none of them needs the
+/// database, so they are made in `assess`, ahead of the writing thread in
+/// a batch.
 struct Verified {
     body: VerifiedBody,
+    /// SHA-256 of the signed text, hex: what a replay is recognised by.
+    text_sha256: String,
     fields: HeaderFields,
     parsed: Parsed,
 }
@@ -382,11 +384,12 @@ fn assess(
     })
 }
 
-/// Parses and validates a verified template (the envelope, the object,
-/// the typed spec).
+/// Digests, parses and validates a verified template (the envelope, the
+/// object, the typed spec).
 fn parse_verified(config: &Config, body: VerifiedBody) -> Result<Verified, PipelineError> {
     let (fields, parsed) = template::parse_template(body.text(), config.profile()?, &config.limits);
     Ok(Verified {
+        text_sha256: hex::encode(Sha256::digest(body.text().as_bytes())),
         body,
         fields,
         parsed,
@@ -468,6 +471,7 @@ fn template_verdict(
     ctx: &Ctx<'_>,
     Verified {
         body,
+        text_sha256,
         fields,
         parsed,
     }: &Verified,
@@ -476,7 +480,7 @@ fn template_verdict(
     let profile = ctx.config.profile()?;
     fill_from_header(&mut data, fields);
     data.quoted = Some(body.text().to_string());
-    let sha = hex::encode(Sha256::digest(body.text().as_bytes()));
+    let sha = text_sha256.clone();
     let signer_id = body.signer().registrar_id;
     if fields.registrar_id.is_some_and(|id| id != signer_id) {
         data.findings.push(
