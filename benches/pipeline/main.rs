@@ -31,6 +31,11 @@ use regmail::pipeline::{self, BatchOptions, Disposition};
 use regmail::reply::Outcome;
 use std::time::Instant;
 
+/// The binary's allocator, so that the in-process parts measure what
+/// `regmail` runs (decision 97).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The batch's options: the default, or `REGMAIL_BENCH_WORKERS` checking
 /// threads and `REGMAIL_BENCH_GROUP` mails per commit.
 fn batch_options() -> BatchOptions {

@@ -21,8 +21,9 @@
 //! asks a checkpointing thread, with its own connection, to copy the WAL
 //! into the database (the writer's automatic checkpoints and durable
 //! commits are off during the batch and back on after it).
-//! One checking thread per core but the writer's; glibc is asked to keep
-//! freed memory for the batch (decision 88).
+//! One checking thread per core but the writer's. Its threads allocate on
+//! one thread and free on another; the binary's allocator (mimalloc,
+//! decision 97) is what makes that cheap.
 
 use super::durable::{Dispatched, Results, Waiting};
 use super::{
@@ -87,7 +88,6 @@ pub fn handle_batch<M: AsRef<[u8]> + Sync>(
     if readers.is_empty() {
         return sequential(reg, mails, group, &mut each);
     }
-    keep_freed_memory();
     // The courier makes each group durable and a thread of its own
     // checkpoints the WAL, so the writing thread only appends and never
     // waits for the disk; the writer's own checkpoints and durable commits
@@ -113,19 +113,6 @@ pub fn handle_batch<M: AsRef<[u8]> + Sync>(
         tracing::warn!(error = %e, "commits stay relaxed");
     }
     result
-}
-
-/// Asks the C allocator to keep freed memory for reuse. Each signature
-/// check allocates and frees 32-64 KiB buffers (sequoia's armour reader);
-/// glibc handed those pages back to the kernel after each free (its trim
-/// threshold is 128 KiB) and faulted them in again, zeroed, for the next
-/// mail: most of a checking thread's time. Freeing one block above its
-/// mmap threshold raises both thresholds for the process (mallopt(3),
-/// "dynamic mmap threshold"): 4 MiB blocks and 8 MiB of free heap are then
-/// kept. Elsewhere it is one allocation freed (decision 88).
-fn keep_freed_memory() {
-    let block: Vec<u8> = Vec::with_capacity(4 << 20);
-    drop(std::hint::black_box(block));
 }
 
 /// The batch with checking threads and a courier ([`handle_batch`]).
