@@ -7,8 +7,8 @@ use regmail::cli::Cli;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-/// mimalloc for Rust's allocations: a batch's threads allocate on one thread
-/// and free on another all the time (decision 97).
+/// mimalloc for Rust's allocations, in every command; chosen for `replay`,
+/// whose threads free what other threads allocated (decision 97).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -1,17 +1,18 @@
 //! Batch: many mails in order, for `replay`.
 //!
 //! Input: raw mails in the order they are to be handled. Output: for every
-//! mail, in that order, its [`Handled`] record or the [`PipelineError`] that
-//! stopped it, reported only after the commit that made it durable.
+//! mail, in that order, its [`Handled`] record or the [`PipelineError`]
+//! that stopped it, reported only after the commit that made it durable.
 //! Intake, signature checks, recipient lookups and the template's parse
 //! write nothing, so they run ahead on checking threads, each with its own
-//! read connection; the writes run on the calling thread, several mails per commit (a group commit), each
-//! mail in its own savepoint. Invariants: mails are applied in the given
-//! order, each atomically (a failed mail is rolled back alone, the others of
-//! its group stand); the records equal those of [`super::handle`] run mail by
-//! mail at the same instants (no template changes a certificate or a
-//! registrar, which is all the workers read); no reply is delivered and no
-//! record reported before its group is durable.
+//! read connection; the writes run on the calling thread, several mails per
+//! commit (a group commit), each mail in its own savepoint. Invariants:
+//! mails are applied in the given order, each atomically (a failed mail is
+//! rolled back alone, the others of its group stand); the records equal
+//! those of [`super::handle`] run mail by mail at the same instants (no
+//! template changes a certificate or a registrar, which is all the workers
+//! read); no reply is delivered and no record reported before its group is
+//! durable.
 //! Each group's commit also leases the replies then due (at most
 //! [`reply::CHUNK`]) and records what the courier thread sent of earlier
 //! groups. The writer's commits do not wait for the disk during the batch

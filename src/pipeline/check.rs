@@ -9,7 +9,6 @@ use crate::reply::{self, Outcome, ReplyData};
 use crate::store::Tx;
 use crate::template::{self, HeaderFields};
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
 
 /// The policy findings for `check` of a plain template, read only: the rules
 /// for the registrar named in the header, and 6001 for a used client-trid
@@ -47,7 +46,7 @@ pub fn check_template(reg: &mut Registry, text: &str) -> Result<(Outcome, String
         ..ReplyData::new("-", now)
     };
     fill_from_header(&mut data, &fields);
-    let sha = hex::encode(Sha256::digest(text.as_bytes()));
+    let sha = crate::store::text_digest(text);
     let Registry {
         config, store, ids, ..
     } = reg;

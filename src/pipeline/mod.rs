@@ -28,7 +28,6 @@ use crate::reply::{self, ComposeError, Outcome, ReplyData};
 use crate::store::{self, JournalKind, Registrar, Store, StoreError, Tx};
 use crate::template::{self, HeaderFields, Parsed};
 use chrono::{DateTime, Duration, Utc};
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -389,7 +388,7 @@ fn assess(
 fn parse_verified(config: &Config, body: VerifiedBody) -> Result<Verified, PipelineError> {
     let (fields, parsed) = template::parse_template(body.text(), config.profile()?, &config.limits);
     Ok(Verified {
-        text_sha256: hex::encode(Sha256::digest(body.text().as_bytes())),
+        text_sha256: store::text_digest(body.text()),
         body,
         fields,
         parsed,

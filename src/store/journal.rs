@@ -85,6 +85,13 @@ pub fn raw_digest(raw: &[u8]) -> String {
     hex::encode(Sha256::digest(raw))
 }
 
+/// SHA-256 of a template's text, hex: how the journal tells a replay (the
+/// same client-trid and text) from a reused client-trid (other text), for
+/// `process` and `check` alike.
+pub fn text_digest(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
 impl Tx<'_> {
     /// The earlier transaction with this client-trid, if any.
     pub fn prior_transaction(

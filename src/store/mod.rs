@@ -23,7 +23,7 @@ mod whois;
 mod zone;
 
 pub use changes::{HistoryEntry, OpenPending, PendingRequest, ServerFlag};
-pub use journal::{JournalEntry, JournalKind, PriorTransaction, raw_digest};
+pub use journal::{JournalEntry, JournalKind, PriorTransaction, raw_digest, text_digest};
 pub use ledger::Movement;
 pub use outbox::{OutboxMail, Settlement};
 pub use reads::{DomainFlags, DomainRow, PersonRow};
