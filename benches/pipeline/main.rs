@@ -17,7 +17,8 @@
 //! new file costs far more for minutes after many were deleted nearby (the
 //! previous run's data, a build); `REGMAIL_BENCH_SETTLE=0` skips the wait.
 //! `REGMAIL_BENCH_SCALE=0.1` shrinks the sizes for a quick look;
-//! `REGMAIL_BENCH_ONLY=pipe` or `batch` runs one measurement (profiling);
+//! `REGMAIL_BENCH_ONLY=pipe`, `batch` or `stages` runs one measurement
+//! (profiling);
 //! `REGMAIL_BENCH_WORKERS=N` sets the batch's checking threads and
 //! `REGMAIL_BENCH_GROUP=N` its mails per commit;
 //! `REGMAIL_BENCH_KEEP=1` leaves the registry's directory behind (it says
@@ -79,7 +80,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     setup::flush_to_disk()?;
 
-    // `REGMAIL_BENCH_ONLY=pipe|batch`: one measurement alone (profiling).
+    // `REGMAIL_BENCH_ONLY=pipe|batch|stages`: one measurement alone (profiling).
     let only = std::env::var("REGMAIL_BENCH_ONLY").unwrap_or_default();
     if only == "pipe" {
         let pipe = setup::pipe_mode(&mut bench, &pipe_mails, &served_mails)?;
@@ -99,6 +100,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         floors::stages(&mut bench, &stage_mails)?
     };
+    if only == "stages" {
+        print_stages(&stages);
+        return Ok(());
+    }
     let pipe = if only == "batch" {
         setup::Pipe::default()
     } else {
@@ -144,31 +149,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         batch_cpu * 1e6 / batch_mails.len() as f64,
         batch_cpu / batch.as_secs_f64()
     );
-    println!("\n(c) stages, per template (one thread)");
-    println!(
-        "  {:<12} {:>10} {:>10} {:>7}",
-        "stage", "ours", "floor", "ratio"
-    );
-    let (mut ours, mut floor) = (0.0, 0.0);
-    for s in &stages {
-        println!(
-            "  {:<12} {:>7.1} us {:>7.1} us {:>6.2}x   ({})",
-            s.name,
-            s.ours * 1e6,
-            s.floor * 1e6,
-            s.ours / s.floor,
-            s.floor_is
-        );
-        ours += s.ours;
-        floor += s.floor;
-    }
-    println!(
-        "  {:<12} {:>7.1} us {:>7.1} us {:>6.2}x",
-        "sum",
-        ours * 1e6,
-        floor * 1e6,
-        ours / floor
-    );
+    let floor = print_stages(&stages);
     let d = &deliver;
     println!(
         "  ({:<10} {:>7.1} us {:>7.1} us {:>6.2}x   ({}); not in the sum)",
@@ -191,6 +172,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     Ok(())
+}
+
+/// Prints the stage table (c); returns the sum of the floors, seconds.
+fn print_stages(stages: &[floors::Stage]) -> f64 {
+    println!("\n(c) stages, per template (one thread)");
+    println!(
+        "  {:<12} {:>10} {:>10} {:>7}",
+        "stage", "ours", "floor", "ratio"
+    );
+    let (mut ours, mut floor) = (0.0, 0.0);
+    for s in stages {
+        println!(
+            "  {:<12} {:>7.1} us {:>7.1} us {:>6.2}x   ({})",
+            s.name,
+            s.ours * 1e6,
+            s.floor * 1e6,
+            s.ours / s.floor,
+            s.floor_is
+        );
+        ours += s.ours;
+        floor += s.floor;
+    }
+    println!(
+        "  {:<12} {:>7.1} us {:>7.1} us {:>6.2}x",
+        "sum",
+        ours * 1e6,
+        floor * 1e6,
+        ours / floor
+    );
+    floor
 }
 
 /// A `deliver` floor above this (seconds per file) means the file system

@@ -6,7 +6,9 @@
 //! Intake, signature checks, recipient lookups and the template's parse
 //! write nothing, so they run ahead on checking threads, each with its own
 //! read connection; the writes run on the calling thread, several mails per
-//! commit (a group commit), each mail in its own savepoint. Invariants:
+//! commit (a group commit), each mail an atomic unit (`Store::write_group`:
+//! if one fails, the group is applied again with a savepoint per mail, and
+//! the same secrets). Invariants:
 //! mails are applied in the given order, each atomically (a failed mail is
 //! rolled back alone, the others of its group stand); the records equal
 //! those of [`super::handle`] run mail by mail at the same instants (no
@@ -34,7 +36,7 @@ use super::{
 use crate::auth::SigningKey;
 use crate::clock::Clock;
 use crate::config::{Config, Profile};
-use crate::ids::IdSource;
+use crate::ids::{IdSource, Rewind};
 use crate::reply::{self, Sent};
 use crate::store::{Checkpointer, OutboxMail, Store, StoreError, WalSync};
 use chrono::{DateTime, Utc};
@@ -478,7 +480,10 @@ fn commit_group(
 type Applied = (Vec<Result<Handled, PipelineError>>, Option<reply::Claim>);
 
 /// The group's transaction: the settlements, each mail in its own unit,
-/// the lease.
+/// the lease. If a unit fails, the store rolls the group back and runs
+/// this again (each unit then in a savepoint): the secrets the first run
+/// drew are handed out again in the same order, so the records equal those
+/// of handling the mails one by one.
 fn apply_group(
     w: &mut Writer<'_>,
     profile: &Profile,
@@ -486,18 +491,24 @@ fn apply_group(
     settled: &[Delivered],
     now: DateTime<Utc>,
 ) -> Result<Applied, StoreError> {
-    let mut parts = Parts {
-        config: w.config,
-        profile,
-        key: w.key,
-        ids: &mut *w.ids,
-    };
-    let config = w.config;
+    let (config, key) = (w.config, w.key);
+    let mut ids = Rewind::new(&mut *w.ids);
     w.store.write_group(|g| {
+        ids.rewind();
+        let mut parts = Parts {
+            config,
+            profile,
+            key,
+            ids: &mut ids,
+        };
         for (sent, at) in settled {
             let stamp = reply::rfc3339(*at);
             if let Err(e) = g.unit(|tx| tx.outbox_settle(&sent.settlements, &stamp)) {
-                tracing::warn!(error = %e, "delivery not recorded; the mail will be sent again");
+                // A unit failing in the first attempt sends the group
+                // round again: only the second attempt's failure is final.
+                if g.again() {
+                    tracing::warn!(error = %e, "delivery not recorded; the mail will be sent again");
+                }
             }
         }
         let applied = batch

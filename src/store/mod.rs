@@ -60,6 +60,10 @@ pub enum StoreError {
     /// The database's files outside SQLite (syncing the WAL).
     #[error("database file: {0}")]
     File(std::io::Error),
+    /// A unit of a group commit not run: an earlier unit failed, and the
+    /// group is rolled back and applied again ([`Store::write_group`]).
+    #[error("not run: the group is applied again")]
+    Skipped,
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -149,17 +153,36 @@ pub struct Group<'a> {
     /// A savepoint could not be released or rolled back: the whole group
     /// is rolled back, whatever the units returned.
     broken: Option<StoreError>,
+    /// Each unit in a savepoint of its own (the second attempt); without,
+    /// a failed unit spoils the attempt instead.
+    careful: bool,
+    /// A unit failed without a savepoint: this attempt is rolled back and
+    /// the group applied again, carefully.
+    spoiled: bool,
 }
 
 impl Group<'_> {
     /// Runs `f` as one atomic unit of the group: kept if it returns Ok,
     /// rolled back alone (the rest of the group stands) if it returns Err.
+    /// The first attempt at a group runs its units without savepoints
+    /// (saving each unit's copies of the pages it changes); a unit that
+    /// fails there makes [`Store::write_group`] roll the attempt back and
+    /// apply the group again, each unit in a savepoint, so that only the
+    /// failed unit is left out.
     pub fn unit<T, E>(&mut self, f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>) -> Result<T, E>
     where
         E: From<StoreError>,
     {
         if let Some(e) = &self.broken {
             return Err(StoreError::Corrupt(format!("group abandoned: {e}")).into());
+        }
+        if self.spoiled {
+            return Err(StoreError::Skipped.into());
+        }
+        if !self.careful {
+            let value = f(&mut self.tx);
+            self.spoiled = value.is_err();
+            return value;
         }
         self.savepoint(&["SAVEPOINT unit"])?;
         let value = f(&mut self.tx);
@@ -170,6 +193,12 @@ impl Group<'_> {
         };
         self.savepoint(end)?;
         value
+    }
+
+    /// Whether this is the second, careful attempt at the group (the first
+    /// was rolled back because a unit failed).
+    pub fn again(&self) -> bool {
+        self.careful
     }
 
     /// Runs savepoint statements (prepared once per connection).
@@ -269,23 +298,45 @@ impl Store {
     }
 
     /// Runs `f` in one IMMEDIATE transaction holding several independently
-    /// atomic units ([`Group::unit`]: a savepoint each) and commits once: a
-    /// group commit. A unit whose closure fails is rolled back alone.
-    pub fn write_group<T>(&mut self, f: impl FnOnce(&mut Group<'_>) -> T) -> StoreResult<T> {
+    /// atomic units ([`Group::unit`]) and commits once: a group commit. A
+    /// unit whose closure fails is rolled back alone: `f` then runs a
+    /// second time, in a new transaction, after the first was rolled back
+    /// ([`Group::again`]); only that run's value and writes count.
+    pub fn write_group<T>(&mut self, mut f: impl FnMut(&mut Group<'_>) -> T) -> StoreResult<T> {
+        match self.group_attempt(false, &mut f)? {
+            Some(value) => Ok(value),
+            None => self
+                .group_attempt(true, &mut f)?
+                .ok_or_else(|| StoreError::Corrupt("a careful group spoiled".into())),
+        }
+    }
+
+    /// One attempt at a group: its value if committed, `None` if a unit
+    /// failed without a savepoint (everything rolled back).
+    fn group_attempt<T>(
+        &mut self,
+        careful: bool,
+        f: &mut impl FnMut(&mut Group<'_>) -> T,
+    ) -> StoreResult<Option<T>> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut group = Group {
             tx: Tx { tx },
             broken: None,
+            careful,
+            spoiled: false,
         };
         let value = f(&mut group);
         if let Some(e) = group.broken {
             // Dropping the transaction rolls every unit back.
             return Err(e);
         }
+        if group.spoiled {
+            return Ok(None);
+        }
         group.tx.tx.commit()?;
-        Ok(value)
+        Ok(Some(value))
     }
 
     /// Stops (`false`) or resumes (`true`, SQLite's default of 1,000 pages)
@@ -418,12 +469,15 @@ mod tests {
     }
 
     /// A unit that fails is rolled back alone; the units around it are
-    /// committed with the group.
+    /// committed with the group. The group is applied twice then (first
+    /// without savepoints), and once when no unit fails.
     #[test]
     fn a_failed_unit_rolls_back_alone() {
         let mut store = Store::open_in_memory().unwrap();
+        let mut attempts = Vec::new();
         let results = store
             .write_group(|g| {
+                attempts.push(g.again());
                 let mut queued = Vec::new();
                 for (i, fail) in [false, true, false].into_iter().enumerate() {
                     queued.push(g.unit(|tx| {
@@ -439,12 +493,22 @@ mod tests {
             })
             .unwrap();
         assert!(results[0].is_ok() && results[1].is_err() && results[2].is_ok());
+        assert_eq!(attempts, [false, true]);
+        let mut again = Vec::new();
+        store
+            .write_group(|g| {
+                again.push(g.again());
+                g.unit(|tx| tx.queue_mail("RM3", "a@example.test", b"mail", NOW))
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!(again, [false], "a group without a failed unit runs once");
         let trids: Vec<String> = store
             .outbox_all()
             .unwrap()
             .into_iter()
             .map(|m| m.server_trid)
             .collect();
-        assert_eq!(trids, ["RM0", "RM2"]);
+        assert_eq!(trids, ["RM0", "RM2", "RM3"]);
     }
 }
