@@ -14,7 +14,7 @@ pub use sources::{MailSource, collect_sources, read_bounded};
 
 use crate::config::MailSettings;
 use crate::rejection::{Code, Rejection};
-use mail_parser::{MessageParser, MimeHeaders};
+use mail_parser::{Message, MessageParser, MimeHeaders};
 
 /// The headers regmail acts on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -58,14 +58,19 @@ pub fn inspect(raw: &[u8], settings: &MailSettings) -> Inspected {
         let detail = format!("over the limit of {} lines", settings.max_lines);
         return refused_unread(raw, detail);
     }
+    // One parse serves the header and the body; a mail the whole-message
+    // parse refuses still gets what its header alone says.
+    let parsed = MessageParser::default().parse(raw);
     let mut out = Inspected {
-        headers: headers_of(raw),
+        headers: parsed
+            .as_ref()
+            .map_or_else(|| headers_of(raw), headers_from),
         ..Inspected::default()
     };
     if !subject_ok(out.headers.subject.as_deref()) {
         out.findings.push(Rejection::new(Code::NoRegistrarSubject));
     }
-    let Some(body) = body_of(raw, &mut out.findings) else {
+    let Some(body) = body_of(raw, parsed.as_ref(), &mut out.findings) else {
         return out;
     };
     check_lines(body, settings.max_line_length, &mut out.findings);
@@ -100,13 +105,19 @@ pub fn header_end(raw: &[u8]) -> usize {
     }
 }
 
+/// The headers of a mail parsed for its header only.
 fn headers_of(raw: &[u8]) -> MailHeaders {
-    let Some(msg) = MessageParser::default().parse_headers(raw) else {
-        return MailHeaders {
+    match MessageParser::default().parse_headers(raw) {
+        Some(msg) => headers_from(&msg),
+        None => MailHeaders {
             automatic: Some("unparsable message"),
             ..MailHeaders::default()
-        };
-    };
+        },
+    }
+}
+
+/// The headers regmail acts on, from a parsed mail.
+fn headers_from(msg: &Message<'_>) -> MailHeaders {
     let text = |name: &str| msg.header_raw(name).map(|v| v.trim().to_string());
     let from = msg
         .from()
@@ -164,8 +175,12 @@ fn headers_of(raw: &[u8]) -> MailHeaders {
 }
 
 /// The body of a single text/plain part in 7bit, or a 4011/4003 finding.
-fn body_of<'a>(raw: &'a [u8], findings: &mut Vec<Rejection>) -> Option<&'a [u8]> {
-    let Some(msg) = MessageParser::default().parse(raw) else {
+fn body_of<'a>(
+    raw: &'a [u8],
+    parsed: Option<&Message<'_>>,
+    findings: &mut Vec<Rejection>,
+) -> Option<&'a [u8]> {
+    let Some(msg) = parsed else {
         findings.push(Rejection::new(Code::MimeStructure).detail("not an RFC 5322 message"));
         return None;
     };
@@ -323,6 +338,62 @@ mod tests {
     const SIGNED: &str = "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\nhello\n-----BEGIN PGP SIGNATURE-----\n\nxx\n-----END PGP SIGNATURE-----\n";
 
     type Found = Vec<(u16, Option<u32>)>;
+
+    /// Every mail of the repository's corpora (fixtures, golden cases, fuzz
+    /// regressions), as it is and with CRLF line ends.
+    fn corpus() -> Vec<Vec<u8>> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut dirs = vec![
+            root.join("fixtures"),
+            root.join("tests/fuzz-cases/pipeline"),
+        ];
+        for entry in std::fs::read_dir(root.join("tests/cases")).unwrap() {
+            dirs.push(entry.unwrap().path());
+        }
+        let mut mails = Vec::new();
+        for dir in dirs.iter().filter(|d| d.is_dir()) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                let fuzz = path.starts_with(root.join("tests/fuzz-cases"));
+                if fuzz || path.extension().is_some_and(|x| x == "eml") {
+                    mails.push(std::fs::read(path).unwrap());
+                }
+            }
+        }
+        let crlf: Vec<Vec<u8>> = mails
+            .iter()
+            .map(|m| {
+                String::from_utf8_lossy(m)
+                    .replace('\n', "\r\n")
+                    .into_bytes()
+            })
+            .collect();
+        mails.extend(crlf);
+        mails.extend([
+            b"".to_vec(),
+            b"no header at all".to_vec(),
+            b"Subject: x".to_vec(),
+        ]);
+        mails
+    }
+
+    /// The one whole-message parse gives the same headers as parsing the
+    /// header alone (what intake did before it parsed each mail once).
+    #[test]
+    fn one_parse_gives_the_headers_a_header_parse_gives() {
+        let mails = corpus();
+        assert!(mails.len() > 200, "{} mails", mails.len());
+        for raw in &mails {
+            if let Some(msg) = MessageParser::default().parse(raw) {
+                assert_eq!(
+                    headers_from(&msg),
+                    headers_of(raw),
+                    "{}",
+                    String::from_utf8_lossy(raw)
+                );
+            }
+        }
+    }
 
     fn codes(raw: &[u8]) -> Found {
         inspect(raw, &MailSettings::default())

@@ -331,12 +331,17 @@ pub(super) fn record(
     before: &str,
     profile: &Profile,
 ) -> Result<(), StoreError> {
-    let after = tx
-        .domain(name)?
-        .map(|d| text(&d, profile))
-        .unwrap_or_default();
+    let after = text_now(tx, name, profile)?;
     tx.touch_domain(name, &rfc3339(act.now))?;
     super::history(tx, act, act.registrar_id, name, action, [before, &after])
+}
+
+/// The domain's text as stored now (empty if it is gone).
+fn text_now(tx: &Tx<'_>, name: &str, profile: &Profile) -> Result<String, StoreError> {
+    Ok(tx
+        .domain(name)?
+        .map(|d| text(&d, profile))
+        .unwrap_or_default())
 }
 
 /// Carries out a checked domain template (a dry run only computes the reply).
@@ -391,7 +396,9 @@ fn create(
             &rfc3339(expires),
             act.secret,
         )?;
-        record(tx, act, &d.name, "create", "", profile)?;
+        // Inserted with `updated` = now: nothing to touch.
+        let after = text_now(tx, &d.name, profile)?;
+        super::history(tx, act, act.registrar_id, &d.name, "create", ["", &after])?;
         decision
             .infos
             .extend(select_for_qc(tx, &d.name, profile, act)?);
