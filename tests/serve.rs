@@ -1,7 +1,8 @@
 //! `regmail serve` and `process`'s hand-over to it, through the built
 //! binary: the mail is handled by the resident process with the same reply
-//! and exit code; a refusal, a dead or silent `serve` leaves `process` to
-//! handle the mail itself or to exit 75 with nothing written.
+//! and exit code, also for several runs at once; a refusal, a dead or
+//! silent `serve` leaves `process` to handle the mail itself or to exit 75
+//! with nothing written.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -189,6 +190,57 @@ fn process_hands_the_mail_to_serve() {
     let out = process(d, &[], &mail);
     expect_run(&out, 0, &["no `regmail serve`", "result=\"success\""]);
     assert_eq!(outbox(d).len(), 2);
+}
+
+/// Several `process` runs at once (Postfix starts them in parallel): serve
+/// takes their mails one after the other, each run gets its own result,
+/// and every mail has exactly one journal row and one reply.
+#[test]
+fn concurrent_process_runs_are_each_answered_once() {
+    const RUNS: u32 = 6;
+    let tmp = data_dir();
+    let d = tmp.path();
+    let mails: Vec<Vec<u8>> = (1..=RUNS).map(signed_person).collect();
+    let serve = Serve::start(d);
+    let outputs: Vec<Output> = std::thread::scope(|scope| {
+        let runs: Vec<_> = mails
+            .iter()
+            .map(|mail| scope.spawn(move || process(d, &[], mail)))
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    for out in &outputs {
+        expect_run(out, 0, &[]);
+        assert!(
+            !stderr(out).contains("mail handled"),
+            "serve handled every mail: {}",
+            stderr(out)
+        );
+    }
+    let log = serve.log();
+    assert_eq!(
+        log.matches("result=\"success\"").count(),
+        RUNS as usize,
+        "{log}"
+    );
+    let replies: Vec<String> = outbox(d)
+        .iter()
+        .map(|p| String::from_utf8(std::fs::read(p).unwrap()).unwrap())
+        .collect();
+    assert_eq!(replies.len(), RUNS as usize);
+    for n in 1..=RUNS {
+        let trid = format!("SRV-{n:04}");
+        assert_eq!(
+            replies.iter().filter(|r| r.contains(&trid)).count(),
+            1,
+            "one reply for {trid}"
+        );
+    }
+    let dump = dump(d);
+    for n in 1..=RUNS {
+        let row = format!("| transaction | 1001 | SRV-{n:04} | perscreate |");
+        assert_eq!(dump.matches(&row).count(), 1, "{dump}");
+    }
 }
 
 /// Another configuration file than serve's: serve declines, process
@@ -389,12 +441,17 @@ fn wrong_mails_get_the_same_replies_through_serve() {
 
 /// Another signed mail than [`MAIL`]: a perscreate of a new person.
 fn signed_variant() -> Vec<u8> {
+    signed_person(1)
+}
+
+/// A signed `perscreate` of registrar 1001 with client-trid `SRV-000n`.
+fn signed_person(n: u32) -> Vec<u8> {
     let text = std::fs::read_to_string(
         support::root().join("tests/cases/perscreate-nat/01-perscreate.txt"),
     )
     .unwrap()
-    .replace("ALP-0001", "SRV-0001")
-    .replace("Anna Muster", "Anna Serve");
+    .replace("ALP-0001", &format!("SRV-{n:04}"))
+    .replace("Anna Muster", &format!("Anna Serve {n}"));
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("t.txt");
     std::fs::write(&file, text).unwrap();
