@@ -28,7 +28,7 @@
 //! one thread and free on another; the binary's allocator (mimalloc,
 //! decision 97) is what makes that cheap.
 
-use super::durable::{Dispatched, Results, Waiting};
+use super::durable::{Dispatched, Results, Unconfirmed, Waiting};
 use super::{
     Handled, Parts, PipelineError, Prepared, Registry, apply_mail, log_handled, prepare,
     record_sent,
@@ -42,6 +42,7 @@ use crate::store::{Checkpointer, OutboxMail, Store, StoreError, WalSync};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -280,7 +281,7 @@ fn courier(
             .wal
             .as_ref()
             .map_or(Ok(()), WalSync::sync)
-            .map_err(|e| e.to_string());
+            .map_err(|e| Unconfirmed::Sync(Arc::new(e)));
         if let Err(why) = &durable {
             tracing::error!(error = %why, "a committed group is not known to be durable; its replies stay leased");
         }

@@ -10,13 +10,27 @@
 
 use super::batch::Delivered;
 use super::{Handled, PipelineError};
+use crate::store::StoreError;
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+/// Why a committed group of a batch is not known to be durable; shared by
+/// every mail of the group.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Unconfirmed {
+    /// Syncing the WAL after the group's commit failed.
+    #[error("syncing the commit failed: {0}")]
+    Sync(#[source] Arc<StoreError>),
+    /// The courier thread ended before it confirmed the group.
+    #[error("the courier thread stopped")]
+    CourierStopped,
+}
 
 /// The courier's word on a committed group: durable (or why not), and
 /// what it sent of its replies (nothing unless durable).
 pub(super) struct Dispatched {
     pub(super) seq: u64,
-    pub(super) durable: Result<(), String>,
+    pub(super) durable: Result<(), Unconfirmed>,
     pub(super) sent: Option<Delivered>,
 }
 
@@ -30,7 +44,7 @@ pub(super) struct Waiting {
     /// Groups in order: the number of a committed group, and its results.
     groups: VecDeque<(Option<u64>, Results)>,
     /// The courier's verdicts not yet reported.
-    verdicts: BTreeMap<u64, Result<(), String>>,
+    verdicts: BTreeMap<u64, Result<(), Unconfirmed>>,
     last: u64,
 }
 
@@ -91,7 +105,7 @@ impl Waiting {
     pub(super) fn finish(mut self, each: &mut impl FnMut(usize, Result<Handled, PipelineError>)) {
         self.release(each);
         for (_, results) in self.groups.drain(..) {
-            report_group(results, Err("the courier thread stopped".into()), each);
+            report_group(results, Err(Unconfirmed::CourierStopped), each);
         }
     }
 }
@@ -100,7 +114,7 @@ impl Waiting {
 /// reported as such.
 fn report_group(
     results: Results,
-    verdict: Result<(), String>,
+    verdict: Result<(), Unconfirmed>,
     each: &mut impl FnMut(usize, Result<Handled, PipelineError>),
 ) {
     for (i, result) in results {
@@ -128,7 +142,7 @@ mod tests {
         })
     }
 
-    fn word(seq: u64, durable: Result<(), String>) -> Dispatched {
+    fn word(seq: u64, durable: Result<(), Unconfirmed>) -> Dispatched {
         Dispatched {
             seq,
             durable,
@@ -200,7 +214,8 @@ mod tests {
         let results = vec![(0, handled("A")), (1, Err(PipelineError::GroupAbandoned))];
         let first = committed(&mut waiting, results, &mut each);
         let _ = committed(&mut waiting, vec![(2, handled("C"))], &mut each);
-        let verdict = word(first, Err("disk on fire".into()));
+        let fire = StoreError::Corrupt("disk on fire".into());
+        let verdict = word(first, Err(Unconfirmed::Sync(Arc::new(fire))));
         let _ = waiting.hear([verdict].into_iter(), &mut each);
         // The courier ended without a word on the second group.
         waiting.finish(&mut each);

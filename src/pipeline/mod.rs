@@ -40,6 +40,7 @@ mod timer;
 
 pub use batch::{BatchOptions, handle_batch};
 pub use check::check_template;
+pub use durable::Unconfirmed;
 use record::{answer, drop_mail, duplicate, journal_base, ordered, replayed};
 pub use timer::{TickReport, operate, project, tick};
 
@@ -88,7 +89,7 @@ pub enum PipelineError {
     /// WAL sync failed): its reply was not sent, and after a crash the
     /// change may be missing.
     #[error("applied, but not known to be on disk: {0}")]
-    NotDurable(String),
+    NotDurable(#[source] Unconfirmed),
 }
 
 /// What was done with a mail.
