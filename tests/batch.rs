@@ -218,7 +218,10 @@ fn assert_every_reply_stored(dir: &std::path::Path) {
     let db = rusqlite::Connection::open(dir.join("regmail.sqlite")).unwrap();
     let count = |sql: &str| db.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
     assert_eq!(
-        count("SELECT count(*) FROM outbox WHERE length(message) = 0"),
+        count(
+            "SELECT count(*) FROM outbox o LEFT JOIN outbox_messages m ON m.id = o.id
+             WHERE m.message IS NULL OR length(m.message) = 0"
+        ),
         0
     );
     assert_eq!(

@@ -2,14 +2,16 @@
 //!
 //! Input: mails queued inside a template's transaction. Output: due mails,
 //! leased to one delivery attempt at a time ([`Tx::outbox_claim`]), then
-//! settled as delivered or deferred ([`Tx::outbox_settle`]). Invariants: a
+//! settled as delivered or deferred ([`Tx::outbox_settle`]). A mail's
+//! message is written once, in `outbox_messages`; leasing and settling
+//! change only its short `outbox` row. Invariants: a
 //! mail is claimed by one run per lease (parallel `process` runs never send
 //! it twice while the lease lasts); a claim that dies with its run ends with
 //! the lease, so the mail is sent again, never lost; the due query walks the
 //! partial index of undelivered rows only, never the delivered history.
 
 use super::{Store, StoreResult, Tx};
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 /// A mail waiting in (or delivered from) the outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,8 +52,13 @@ fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxMail> {
     })
 }
 
-const OUTBOX_COLUMNS: &str =
-    "id, server_trid, recipient, message, attempts, delivered, last_error, capped";
+/// The columns of [`OutboxMail`], from `outbox` (`o`) and its message
+/// (`m`, in `outbox_messages`: schema version 7).
+const OUTBOX_COLUMNS: &str = "o.id, o.server_trid, o.recipient, m.message, o.attempts, \
+     o.delivered, o.last_error, o.capped";
+
+/// The outbox rows with their messages.
+const OUTBOX_FROM: &str = "outbox o JOIN outbox_messages m ON m.id = o.id";
 
 impl Tx<'_> {
     /// Queues a mail; delivered later by the transport.
@@ -64,11 +71,15 @@ impl Tx<'_> {
     ) -> StoreResult<i64> {
         self.tx
             .prepare_cached(
-                "INSERT INTO outbox (server_trid, recipient, created, message, next_attempt)
-                 VALUES (?1, ?2, ?3, ?4, ?3)",
+                "INSERT INTO outbox (server_trid, recipient, created, next_attempt)
+                 VALUES (?1, ?2, ?3, ?3)",
             )?
-            .execute(params![server_trid, recipient, now, message])?;
-        Ok(self.tx.last_insert_rowid())
+            .execute(params![server_trid, recipient, now])?;
+        let id = self.tx.last_insert_rowid();
+        self.tx
+            .prepare_cached("INSERT INTO outbox_messages (id, message) VALUES (?1, ?2)")?
+            .execute(params![id, message])?;
+        Ok(id)
     }
 
     /// At most `limit` undelivered mails due at `now`, oldest first.
@@ -107,14 +118,22 @@ impl Tx<'_> {
         for (id, outcome) in outcomes {
             match outcome {
                 None => {
-                    self.tx
+                    let purge: Option<bool> = self
+                        .tx
                         .prepare_cached(
                             "UPDATE outbox SET delivered = ?2, attempts = attempts + 1,
-                                last_error = NULL,
-                                message = CASE WHEN purge_on_delivery = 1 THEN X'' ELSE message END
-                             WHERE id = ?1",
+                                last_error = NULL
+                             WHERE id = ?1 RETURNING purge_on_delivery",
                         )?
-                        .execute(params![id, now])?;
+                        .query_row(params![id, now], |r| r.get(0))
+                        .optional()?;
+                    if purge == Some(true) {
+                        self.tx
+                            .prepare_cached(
+                                "UPDATE outbox_messages SET message = X'' WHERE id = ?1",
+                            )?
+                            .execute([id])?;
+                    }
                 }
                 Some((error, next)) => {
                     self.tx
@@ -159,7 +178,7 @@ impl Tx<'_> {
 impl Store {
     /// Every outbox row (newest last).
     pub fn outbox_all(&self) -> StoreResult<Vec<OutboxMail>> {
-        let sql = format!("SELECT {OUTBOX_COLUMNS} FROM outbox ORDER BY id");
+        let sql = format!("SELECT {OUTBOX_COLUMNS} FROM {OUTBOX_FROM} ORDER BY o.id");
         let mut stmt = self.conn.prepare(&sql)?;
         let rows = stmt.query_map([], outbox_row)?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -171,14 +190,15 @@ impl Store {
 /// undelivered rows.
 fn due_sql() -> String {
     format!(
-        "SELECT {OUTBOX_COLUMNS} FROM outbox
-         WHERE delivered IS NULL AND next_attempt <= ?1 ORDER BY +id LIMIT ?2"
+        "SELECT {OUTBOX_COLUMNS} FROM {OUTBOX_FROM}
+         WHERE o.delivered IS NULL AND o.next_attempt <= ?1 ORDER BY +o.id LIMIT ?2"
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::StoreError;
 
     /// One mail claimed in its own commit: whether it was.
     fn claim(store: &mut Store, id: i64, now: &str, lease: &str) -> bool {
@@ -214,6 +234,36 @@ mod tests {
             "2026-11-22T09:00:00.000Z",
             "2026-11-22T09:10:00.000Z"
         ));
+    }
+
+    /// A holder mail (its one-time token) loses its body once delivered,
+    /// not before; every other mail keeps its body.
+    #[test]
+    fn a_purged_mail_loses_its_body_only_when_delivered() {
+        let mut store = Store::open_in_memory().unwrap();
+        let now = "2026-11-22T08:15:00.000Z";
+        let (token, reply) = store
+            .write(|tx| {
+                let token = tx.queue_mail("RM1", "holder@example.test", b"token", now)?;
+                tx.purge_on_delivery(token)?;
+                let reply = tx.queue_mail("RM1", "a@example.test", b"reply", now)?;
+                Ok::<_, StoreError>((token, reply))
+            })
+            .unwrap();
+        let body = |store: &Store, id: i64| {
+            let all = store.outbox_all().unwrap();
+            all.into_iter().find(|m| m.id == id).unwrap().message
+        };
+        let deferred = Some(("421 busy".to_string(), now.to_string()));
+        store
+            .write(|tx| tx.outbox_settle(&[(token, deferred)], now))
+            .unwrap();
+        assert_eq!(body(&store, token), b"token", "not delivered yet");
+        store
+            .write(|tx| tx.outbox_settle(&[(token, None), (reply, None)], now))
+            .unwrap();
+        assert_eq!(body(&store, token), b"");
+        assert_eq!(body(&store, reply), b"reply");
     }
 
     /// The due query walks the partial index, whatever the delivered

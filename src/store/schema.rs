@@ -291,6 +291,17 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX pending_open_id ON pending (id) WHERE state = 'open';
     CREATE INDEX ledger_refund_of ON ledger (refund_of) WHERE refund_of IS NOT NULL;
     "#,
+    // 7: outgoing messages in a table of their own (decision 99): leasing
+    // and settling a mail rewrite its short outbox row, not the page that
+    // holds its message, so a group's settlements share a few pages.
+    r#"
+    CREATE TABLE outbox_messages (
+        id INTEGER PRIMARY KEY REFERENCES outbox (id),
+        message BLOB NOT NULL
+    );
+    INSERT INTO outbox_messages (id, message) SELECT id, message FROM outbox;
+    ALTER TABLE outbox DROP COLUMN message;
+    "#,
 ];
 
 /// The newest schema version this build knows.
@@ -341,5 +352,39 @@ mod tests {
         conn.pragma_update(None, "user_version", CURRENT + 1)
             .unwrap();
         assert!(matches!(migrate(&mut conn), Err(StoreError::TooNew { .. })));
+    }
+
+    /// Version 7 moves every queued or delivered message, byte for byte,
+    /// into `outbox_messages`, and `outbox` keeps no copy.
+    #[test]
+    fn messages_move_out_of_the_outbox_row() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for (v, sql) in MIGRATIONS.iter().enumerate().take(6) {
+            conn.execute_batch(sql).unwrap();
+            conn.pragma_update(None, "user_version", v + 1).unwrap();
+        }
+        conn.execute(
+            "INSERT INTO outbox (id, server_trid, recipient, created, message, next_attempt)
+             VALUES (7, 'RM1', 'a@example.test', 'T', X'00FF0A', 'T')",
+            [],
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let moved: Vec<u8> = conn
+            .query_row(
+                "SELECT message FROM outbox_messages WHERE id = 7",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(moved, [0x00, 0xFF, 0x0A]);
+        let columns: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM pragma_table_info('outbox') WHERE name = 'message'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(columns, 0);
     }
 }

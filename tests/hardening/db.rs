@@ -119,8 +119,9 @@ pub fn read_conn(conn: &rusqlite::Connection) -> Db {
         .unwrap();
     let mut stmt = conn
         .prepare(
-            "SELECT id, server_trid, recipient, message, attempts, next_attempt, delivered, last_error
-             FROM outbox ORDER BY id",
+            "SELECT o.id, o.server_trid, o.recipient, m.message, o.attempts, o.next_attempt,
+                o.delivered, o.last_error
+             FROM outbox o JOIN outbox_messages m ON m.id = o.id ORDER BY o.id",
         )
         .unwrap();
     let outbox = stmt
