@@ -1,6 +1,7 @@
 //! `replay`'s engine (`pipeline::handle_batch`: mails checked ahead on
-//! worker threads, group commits of atomic units, one per mail) gives the same
-//! records, replies and database as handling the same mails one by one.
+//! worker threads, group commits of atomic units, one per mail) gives the
+//! same records, replies and database as handling the same mails one by
+//! one.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
