@@ -72,7 +72,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         started.elapsed().as_secs_f64()
     );
     let batch_mails = bench.mails("B", size(10_000.0))?;
-    let stage_mails = bench.mails("S", size(1_000.0).min(1_000))?;
+    let stage_size = size(1_000.0).min(1_000);
+    let stage_mails = floors::StageMails {
+        measured: bench.mails("S", stage_size)?,
+        fresh: bench.mails("F", stage_size)?,
+        warm: bench.mails("W", 64)?,
+    };
     let pipe_mails = bench.mails("P", 40)?;
     let served_mails = bench.mails("Q", 40)?;
     if keep {
