@@ -64,6 +64,11 @@ pub enum StoreError {
     /// group is rolled back and applied again ([`Store::write_group`]).
     #[error("not run: the group is applied again")]
     Skipped,
+    /// A unit of a group commit not run, or not ended: a savepoint failed,
+    /// and the whole group is rolled back; [`Store::write_group`] returns
+    /// the savepoint's own error.
+    #[error("not run: a savepoint failed and the group is rolled back")]
+    Abandoned,
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -150,8 +155,8 @@ impl WalSync {
 #[derive(Debug)]
 pub struct Group<'a> {
     tx: Tx<'a>,
-    /// A savepoint could not be released or rolled back: the whole group
-    /// is rolled back, whatever the units returned.
+    /// A savepoint could not be set, released or rolled back (its error):
+    /// the whole group is rolled back, whatever the units returned.
     broken: Option<StoreError>,
     /// Each unit in a savepoint of its own (the second attempt); without,
     /// a failed unit spoils the attempt instead.
@@ -173,8 +178,8 @@ impl Group<'_> {
     where
         E: From<StoreError>,
     {
-        if let Some(e) = &self.broken {
-            return Err(StoreError::Corrupt(format!("group abandoned: {e}")).into());
+        if self.broken.is_some() {
+            return Err(StoreError::Abandoned.into());
         }
         if self.spoiled {
             return Err(StoreError::Skipped.into());
@@ -207,9 +212,8 @@ impl Group<'_> {
             self.tx.tx.prepare_cached(sql)?.execute([]).map(drop)
         };
         statements.iter().try_for_each(|sql| run(sql)).map_err(|e| {
-            let e = StoreError::from(e);
-            self.broken = Some(StoreError::Corrupt(e.to_string()));
-            e
+            self.broken = Some(StoreError::from(e));
+            StoreError::Abandoned
         })
     }
 }
@@ -510,5 +514,39 @@ mod tests {
             .map(|m| m.server_trid)
             .collect();
         assert_eq!(trids, ["RM0", "RM2", "RM3"]);
+    }
+
+    /// A savepoint that cannot be ended abandons the group: the later units
+    /// are not run, nothing is committed, and `write_group` returns the
+    /// savepoint's own error (SQLite's), not a text made of it.
+    #[test]
+    fn a_broken_savepoint_abandons_the_group() {
+        let mut store = Store::open_in_memory().unwrap();
+        let mut later = Vec::new();
+        let result = store.write_group(|g| {
+            // The first attempt fails a unit, so the group runs carefully.
+            let careful = g.again();
+            let _ = g.unit(|tx| -> StoreResult<()> {
+                tx.queue_mail("RM0", "a@example.test", b"mail", NOW)?;
+                match careful {
+                    true => Ok(()),
+                    false => Err(StoreError::Corrupt("fails once".into())),
+                }
+            });
+            // Releasing the unit's savepoint from inside makes the store's
+            // own RELEASE fail.
+            let _ = g.unit(|tx| {
+                tx.tx
+                    .execute_batch("RELEASE unit")
+                    .map_err(StoreError::from)
+            });
+            later.push(g.unit(|tx| tx.queue_mail("RM2", "a@example.test", b"mail", NOW)));
+        });
+        assert!(
+            matches!(result, Err(StoreError::Sqlite(_))),
+            "the savepoint's error: {result:?}"
+        );
+        assert!(matches!(later.last(), Some(Err(StoreError::Abandoned))));
+        assert!(store.outbox_all().unwrap().is_empty(), "nothing committed");
     }
 }
