@@ -271,9 +271,14 @@ impl Tx<'_> {
     }
 
     /// Hosts named under `domain` that other domains use as nameservers.
+    /// The suffix match walks the host names (one row per host), not their
+    /// uses (one row per domain and nameserver, many times more); each
+    /// match is then looked up in `domain_hosts` by its index.
     pub fn hosts_serving_others(&self, domain: &str) -> StoreResult<Vec<String>> {
         let mut stmt = self.tx.prepare_cached(
-            "SELECT DISTINCT host FROM domain_hosts WHERE host LIKE '%.' || ?1 AND domain <> ?1 ORDER BY host",
+            "SELECT name FROM hosts WHERE name LIKE '%.' || ?1
+             AND EXISTS (SELECT 1 FROM domain_hosts WHERE host = hosts.name AND domain <> ?1)
+             ORDER BY name",
         )?;
         let rows = stmt.query_map([domain], |r| r.get(0))?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
