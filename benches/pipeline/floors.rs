@@ -71,11 +71,9 @@ fn signed_blocks(mails: &[Vec<u8>], rules: &regmail::config::MailSettings) -> Re
 }
 
 pub fn stages(bench: &mut Bench, set: &StageMails) -> Res<Vec<Stage>> {
-    let mails = &set.measured;
-    let reg = &mut bench.registry;
-    let config = reg.config.clone();
+    let config = bench.registry.config.clone();
     let profile = config.profile()?.clone();
-    let now = bench.now;
+    let mails = &set.measured;
     let mut out = Vec::new();
 
     let ours = per(mails, |m| {
@@ -87,9 +85,54 @@ pub fn stages(bench: &mut Bench, set: &StageMails) -> Res<Vec<Stage>> {
     })?;
     out.push(row("mail parse", ours, floor, "mail-parser parse"));
 
-    let blocks = signed_blocks(mails, &config.mail)?;
-    let fresh = signed_blocks(&set.fresh, &config.mail)?;
-    let warm = signed_blocks(&set.warm, &config.mail)?;
+    let (verify, bodies) = verification(bench, set)?;
+    out.push(verify);
+
+    let texts: Vec<&str> = bodies.iter().map(VerifiedBody::text).collect();
+    let envelope = per(&texts, |t| {
+        keep(template::parse_envelope(t, &config.limits))
+    })?;
+    let floor = per(&texts, |t| {
+        let mut r = quick_xml::Reader::from_str(t);
+        while !matches!(r.read_event()?, quick_xml::events::Event::Eof) {}
+        Ok(())
+    })?;
+    out.push(row("envelope", envelope, floor, "quick-xml events"));
+
+    let mut specs = Vec::new();
+    let whole = per(&texts, |t| {
+        let (_, parsed) = template::parse_template(t, &profile, &config.limits);
+        specs.push(parsed.map_err(|e| format!("{e:?}"))?.0);
+        Ok(())
+    })?;
+    let floor = per(&texts, |t| {
+        let object = t.split("<![CDATA[").nth(1).unwrap_or("");
+        let pairs: Vec<(&str, &str)> = object.lines().filter_map(|l| l.split_once(':')).collect();
+        keep(pairs)
+    })?;
+    out.push(row(
+        "objects",
+        (whole - envelope).max(0.0),
+        floor,
+        "key: value line split",
+    ));
+
+    let rules = Rules {
+        config: &config,
+        profile: &profile,
+    };
+    out.push(policy_stage(bench, rules, &bodies, &specs)?);
+    out.push(commit(bench)?);
+    out.push(sign(bench, &bodies)?);
+    Ok(out)
+}
+
+/// Verification beside sequoia verifying alone; the verified bodies.
+fn verification(bench: &Bench, set: &StageMails) -> Res<(Stage, Vec<VerifiedBody>)> {
+    let (reg, now) = (&bench.registry, bench.now);
+    let blocks = signed_blocks(&set.measured, &reg.config.mail)?;
+    let fresh = signed_blocks(&set.fresh, &reg.config.mail)?;
+    let warm = signed_blocks(&set.warm, &reg.config.mail)?;
     let window = Window {
         max_age: chrono::Duration::hours(72),
         max_future: chrono::Duration::minutes(10),
@@ -125,58 +168,31 @@ pub fn stages(bench: &mut Bench, set: &StageMails) -> Res<Vec<Stage>> {
     // verified (a process-wide cache), and on `blocks` the floor would skip
     // the signature arithmetic that `ours` just paid for.
     let floor = per(&fresh, |b| floor_verify(b))?;
-    out.push(row(
-        "verify",
-        ours,
-        floor,
-        "sequoia verify, certificate parsed",
-    ));
+    let stage = row("verify", ours, floor, "sequoia verify, certificate parsed");
+    Ok((stage, bodies))
+}
 
-    let texts: Vec<&str> = bodies.iter().map(VerifiedBody::text).collect();
-    let envelope = per(&texts, |t| {
-        keep(template::parse_envelope(t, &config.limits))
-    })?;
-    let floor = per(&texts, |t| {
-        let mut r = quick_xml::Reader::from_str(t);
-        while !matches!(r.read_event()?, quick_xml::events::Event::Eof) {}
-        Ok(())
-    })?;
-    out.push(row("envelope", envelope, floor, "quick-xml events"));
-
-    let mut specs = Vec::new();
-    let whole = per(&texts, |t| {
-        let (_, parsed) = template::parse_template(t, &profile, &config.limits);
-        specs.push(parsed.map_err(|e| format!("{e:?}"))?.0);
-        Ok(())
-    })?;
-    let floor = per(&texts, |t| {
-        let object = t.split("<![CDATA[").nth(1).unwrap_or("");
-        let pairs: Vec<(&str, &str)> = object.lines().filter_map(|l| l.split_once(':')).collect();
-        keep(pairs)
-    })?;
-    out.push(row(
-        "objects",
-        (whole - envelope).max(0.0),
-        floor,
-        "key: value line split",
-    ));
-
+/// Policy on a group of templates per transaction, as the batch applies
+/// them (decision 98), rolled back; beside one indexed write per template,
+/// grouped the same way. Fails if policy refuses a template.
+fn policy_stage(
+    bench: &mut Bench,
+    rules: Rules<'_>,
+    bodies: &[VerifiedBody],
+    specs: &[Spec],
+) -> Res<Stage> {
+    let (store, now) = (&mut bench.registry.store, bench.now);
     let items: Vec<(String, &VerifiedBody, &Spec)> = bodies
         .iter()
-        .zip(&specs)
+        .zip(specs)
         .enumerate()
         .map(|(i, (body, spec))| (format!("RM-BENCH-{i}"), body, spec))
         .collect();
     let groups: Vec<_> = items.chunks(GROUP).collect();
-    let rules = Rules {
-        config: &config,
-        profile: &profile,
-    };
-    // A group of templates per transaction, as the batch applies them
-    // (decision 98), rolled back.
+    let per_template = groups.len() as f64 / items.len().max(1) as f64;
     let mut refused = 0;
     let ours = per(&groups, |group| {
-        reg.store.simulate(|tx| {
+        store.simulate(|tx| {
             for (trid, body, spec) in group.iter() {
                 let act = Act {
                     registrar_id: body.signer().registrar_id,
@@ -193,31 +209,25 @@ pub fn stages(bench: &mut Bench, set: &StageMails) -> Res<Vec<Stage>> {
             Ok::<_, regmail::store::StoreError>(())
         })?;
         Ok(())
-    })? * groups.len() as f64
-        / items.len() as f64;
+    })? * per_template;
     if refused > 0 {
         return Err(format!("policy refused {refused} of the stage's templates").into());
     }
     let floor = per(&groups, |group| {
-        reg.store.simulate(|tx| {
+        store.simulate(|tx| {
             for _ in group.iter() {
                 black_box(tx.next_sequence("handle")?);
             }
             Ok::<_, regmail::store::StoreError>(())
         })?;
         Ok(())
-    })? * groups.len() as f64
-        / items.len() as f64;
-    out.push(row(
+    })? * per_template;
+    Ok(row(
         "policy",
         ours,
         floor,
         "one indexed write per template, 64 a transaction",
-    ));
-
-    out.push(commit(bench)?);
-    out.push(sign(bench, &bodies)?);
-    Ok(out)
+    ))
 }
 
 fn row(name: &'static str, ours: f64, floor: f64, floor_is: &'static str) -> Stage {
