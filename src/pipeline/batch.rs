@@ -8,13 +8,12 @@
 //! read connection; the writes run on the calling thread, several mails per
 //! commit (a group commit), each mail an atomic unit (`Store::write_group`:
 //! if one fails, the group is applied again with a savepoint per mail, and
-//! the same secrets). Invariants:
-//! mails are applied in the given order, each atomically (a failed mail is
-//! rolled back alone, the others of its group stand); the records equal
-//! those of [`super::handle`] run mail by mail at the same instants (no
-//! template changes a certificate or a registrar, which is all the workers
-//! read); no reply is delivered and no record reported before its group is
-//! durable.
+//! the same secrets). Invariants: mails are applied in the given order,
+//! each atomically (a failed mail is rolled back alone, the others of its
+//! group stand); the records equal those of [`super::handle`] run mail by
+//! mail at the same instants (no template changes a certificate or a
+//! registrar, which is all the workers read); no reply is delivered and no
+//! record reported before its group is durable.
 //! Each group's commit also leases the replies then due (at most
 //! [`reply::CHUNK`]) and records what the courier thread sent of earlier
 //! groups. The writer's commits do not wait for the disk during the batch

@@ -18,9 +18,10 @@ use std::sync::Arc;
 /// every mail of the group.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum Unconfirmed {
-    /// Syncing the WAL after the group's commit failed.
+    /// Syncing the WAL after the group's commit failed (the store's error,
+    /// in the message).
     #[error("syncing the commit failed: {0}")]
-    Sync(#[source] Arc<StoreError>),
+    Sync(Arc<StoreError>),
     /// The courier thread ended before it confirmed the group.
     #[error("the courier thread stopped")]
     CourierStopped,
@@ -224,5 +225,15 @@ mod tests {
         assert!(seen[0].1.contains("disk on fire"), "{seen:?}");
         assert!(seen[1].1.contains("commit of its group failed"), "{seen:?}");
         assert!(seen[2].1.contains("courier thread stopped"), "{seen:?}");
+    }
+
+    /// The cause of a group not made durable is printed once, also where
+    /// the whole chain is (`regmail: {e:#}`, serve's answer).
+    #[test]
+    fn the_cause_is_named_once() {
+        let fire = StoreError::Corrupt("disk on fire".into());
+        let e = PipelineError::NotDurable(Unconfirmed::Sync(Arc::new(fire)));
+        let text = format!("{:#}", anyhow::Error::from(e));
+        assert_eq!(text.matches("disk on fire").count(), 1, "{text}");
     }
 }

@@ -87,9 +87,10 @@ pub enum PipelineError {
     GroupAbandoned,
     /// Applied in a batch, but its group could not be made durable (the
     /// WAL sync failed): its reply was not sent, and after a crash the
-    /// change may be missing.
+    /// change may be missing. The cause is in the message, not also a
+    /// `source` (a chain would print it twice), as for `Thread`.
     #[error("applied, but not known to be on disk: {0}")]
-    NotDurable(#[source] Unconfirmed),
+    NotDurable(Unconfirmed),
 }
 
 /// What was done with a mail.
