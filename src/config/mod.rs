@@ -110,8 +110,13 @@ pub struct DeliverySettings {
     pub smtp_host: String,
     /// SMTP port.
     pub smtp_port: u16,
-    /// Use STARTTLS.
+    /// Use STARTTLS (required: no mail goes out unencrypted or to a relay
+    /// whose certificate does not verify).
     pub smtp_starttls: bool,
+    /// PEM file of the certificate authorities the relay's certificate must
+    /// chain to, instead of the public web roots (a relay with a private
+    /// CA); relative to the data dir. Unset: the public roots.
+    pub smtp_ca_file: Option<PathBuf>,
     /// SMTP user name (empty: no authentication).
     pub smtp_user: String,
     /// SMTP password.
@@ -322,6 +327,7 @@ impl Default for DeliverySettings {
             smtp_host: "localhost".into(),
             smtp_port: 25,
             smtp_starttls: false,
+            smtp_ca_file: None,
             smtp_user: String::new(),
             smtp_password: String::new(),
             max_notices_per_hour: 20,

@@ -18,8 +18,9 @@ use crate::store::{OutboxMail, Settlement, Store, StoreError, Tx};
 use chrono::{DateTime, Duration, Utc};
 use lettre::address::Envelope as SmtpEnvelope;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
 use lettre::{SendmailTransport, SmtpTransport, Transport as _};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -171,7 +172,7 @@ fn send_all(config: &Config, data_dir: &Path, mails: &[OutboxMail]) -> Vec<Resul
     match d.transport {
         Transport::File => super::files::write_files(&data_dir.join(&d.file_dir), mails),
         Transport::Sendmail => mails.iter().map(|m| sendmail(config, m)).collect(),
-        Transport::Smtp => smtp(config, mails),
+        Transport::Smtp => smtp(config, data_dir, mails),
     }
 }
 
@@ -207,16 +208,22 @@ fn sendmail(config: &Config, mail: &OutboxMail) -> Result<(), String> {
 }
 
 /// The SMTP relay of the configuration, built once per delivery run.
-fn smtp_transport(config: &Config) -> Result<SmtpTransport, String> {
+fn smtp_transport(config: &Config, data_dir: &Path) -> Result<SmtpTransport, String> {
     let d = &config.delivery;
     let mut b = SmtpTransport::builder_dangerous(d.smtp_host.as_str())
         .port(d.smtp_port)
         .timeout(Some(std::time::Duration::from_secs(30)));
     if d.smtp_starttls {
-        let tls = TlsParameters::new(d.smtp_host.clone()).map_err(|e| e.to_string())?;
-        b = b.tls(Tls::Required(tls));
+        b = b.tls(Tls::Required(tls_parameters(config, data_dir)?));
     }
     if !d.smtp_user.is_empty() {
+        if !d.smtp_starttls && !is_loopback(&d.smtp_host) {
+            return Err(format!(
+                "smtp_user is set but smtp_starttls is off: the password would cross \
+                 the network in clear to {}; set smtp_starttls = true",
+                d.smtp_host
+            ));
+        }
         b = b.credentials(Credentials::new(
             d.smtp_user.clone(),
             d.smtp_password.clone(),
@@ -225,19 +232,70 @@ fn smtp_transport(config: &Config) -> Result<SmtpTransport, String> {
     Ok(b.build())
 }
 
+/// STARTTLS towards the relay: its certificate must name `smtp_host` and
+/// chain to the public roots or, with `smtp_ca_file`, to those CAs only.
+fn tls_parameters(config: &Config, data_dir: &Path) -> Result<TlsParameters, String> {
+    let d = &config.delivery;
+    let mut tls = TlsParameters::builder(d.smtp_host.clone());
+    if let Some(file) = &d.smtp_ca_file {
+        let path = data_dir.join(file);
+        let pem = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+            return Err(format!("{}: no PEM certificate in it", path.display()));
+        }
+        let cas = Certificate::from_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))?;
+        tls = tls
+            .certificate_store(CertificateStore::None)
+            .add_root_certificate(cas);
+    }
+    tls.build().map_err(|e| e.to_string())
+}
+
+/// `localhost` or a loopback address: a relay on this machine.
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Sends each mail through the SMTP relay.
-fn smtp(config: &Config, mails: &[OutboxMail]) -> Vec<Result<(), String>> {
-    match smtp_transport(config) {
+fn smtp(config: &Config, data_dir: &Path, mails: &[OutboxMail]) -> Vec<Result<(), String>> {
+    match smtp_transport(config, data_dir) {
         Ok(t) => mails
             .iter()
             .map(|m| {
-                t.send_raw(&envelope(config, m)?, &m.message)
+                t.send_raw(&envelope(config, m)?, &wire_form(&m.message))
                     .map(|_| ())
                     .map_err(|e| e.to_string())
             })
             .collect(),
         Err(e) => mails.iter().map(|_| Err(e.clone())).collect(),
     }
+}
+
+/// The message as SMTP's DATA wants it from lettre: every line end CRLF
+/// (RFC 5321 2.3.8; a relay guarding against smuggling refuses a bare LF),
+/// without the last one, which lettre sends itself before the final dot
+/// (with it, the relay would store one empty line more than the outbox).
+fn wire_form(message: &[u8]) -> Cow<'_, [u8]> {
+    let bare = |i: usize, b: &u8| *b == b'\n' && (i == 0 || message[i - 1] != b'\r');
+    if !message.iter().enumerate().any(|(i, b)| bare(i, b)) {
+        return Cow::Borrowed(message.strip_suffix(b"\r\n").unwrap_or(message));
+    }
+    let mut crlf = Vec::with_capacity(message.len() + message.len() / 32);
+    for (i, b) in message.iter().enumerate() {
+        if bare(i, b) {
+            crlf.push(b'\r');
+        }
+        crlf.push(*b);
+    }
+    if crlf.ends_with(b"\r\n") {
+        crlf.truncate(crlf.len() - 2);
+    }
+    Cow::Owned(crlf)
 }
 
 fn envelope(config: &Config, mail: &OutboxMail) -> Result<SmtpEnvelope, String> {
@@ -248,4 +306,41 @@ fn envelope(config: &Config, mail: &OutboxMail) -> Result<SmtpEnvelope, String> 
         .map_err(|e| format!("from: {e}"))?;
     let to = mail.recipient.parse().map_err(|e| format!("to: {e}"))?;
     SmtpEnvelope::new(Some(from), vec![to]).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{is_loopback, smtp_transport, wire_form};
+    use crate::config::Config;
+    use std::path::Path;
+
+    /// A password goes in clear only to a relay on this machine.
+    #[test]
+    fn credentials_without_starttls_stay_on_this_machine() {
+        for (host, refused) in [
+            ("relay.example", true),
+            ("192.0.2.25", true),
+            ("localhost", false),
+            ("127.0.0.1", false),
+            ("[::1]", false),
+        ] {
+            let mut config = Config::default();
+            config.delivery.smtp_host = host.to_string();
+            config.delivery.smtp_user = "regmail".to_string();
+            let result = smtp_transport(&config, Path::new("."));
+            assert_eq!(result.is_err(), refused, "{host}");
+            assert_eq!(is_loopback(host), !refused, "{host}");
+            config.delivery.smtp_starttls = true;
+            assert!(smtp_transport(&config, Path::new(".")).is_ok(), "{host}");
+        }
+    }
+
+    #[test]
+    fn the_wire_form_is_crlf_without_the_last_line_end() {
+        assert_eq!(&*wire_form(b"A: b\r\n\r\nbody\r\n"), b"A: b\r\n\r\nbody");
+        assert_eq!(&*wire_form(b"A: b\n\nbody\n"), b"A: b\r\n\r\nbody");
+        assert_eq!(&*wire_form(b"A: b\r\n\nbody"), b"A: b\r\n\r\nbody");
+        assert_eq!(&*wire_form(b"\n.\n"), b"\r\n.");
+        assert_eq!(&*wire_form(b""), b"");
+    }
 }

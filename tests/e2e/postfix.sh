@@ -15,6 +15,8 @@
 #     and answered exactly once, by both routes (pipe transport and procmail);
 #   - with `regmail serve` running, the pipe transport's and procmail's `process`
 #     runs hand their mail to it (its log shows them handled);
+#   - with the `smtp` transport (STARTTLS, a CA made for the run as `smtp_ca_file`)
+#     the reply goes to Postfix over TLS and arrives like the others;
 #   - nothing is lost: N mails submitted -> N journal rows -> N replies, no duplicate.
 # Prints PASS and the time taken; exits non-zero with a message on any failure.
 # Leaves the packages and the test users (regmail, registrar1001..1003) installed;
@@ -53,6 +55,7 @@ need=()
 [ -x /usr/sbin/postfix ] || need+=(postfix)
 [ -x /usr/bin/procmail ] || need+=(procmail)
 command -v gpg >/dev/null || need+=(gpg)
+command -v openssl >/dev/null || need+=(openssl)
 if ((${#need[@]})); then
     say "installing ${need[*]}"
     echo "postfix postfix/main_mailer_type select Local only" | debconf-set-selections
@@ -408,7 +411,35 @@ expect E2E-S2 registrar1003 success 1000
 stop_serve
 say "both handled by regmail serve (its log), replies through sendmail"
 
-# --- 5. nothing lost, nothing twice -------------------------------------------------------------
+# --- 5. the smtp transport: replies over SMTP with STARTTLS, the relay's own CA ------------------
+# A CA made for this run issues Postfix's certificate for localhost; regmail trusts
+# that CA alone (smtp_ca_file); with smtp_starttls no mail leaves without TLS.
+TLS="$WORK/tls"
+mkdir -p "$TLS"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj "/CN=regmail e2e relay CA" -keyout "$TLS/ca.key" -out "$TLS/ca.pem" 2>/dev/null
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=localhost" \
+    -keyout "$TLS/relay.key" -out "$TLS/relay.csr" 2>/dev/null
+printf 'subjectAltName = DNS:localhost\nextendedKeyUsage = serverAuth\n' >"$TLS/ext"
+openssl x509 -req -in "$TLS/relay.csr" -CA "$TLS/ca.pem" -CAkey "$TLS/ca.key" -CAcreateserial \
+    -days 2 -extfile "$TLS/ext" -out "$TLS/relay.pem" 2>/dev/null
+chmod 644 "$TLS/ca.pem"
+postconf -e "smtpd_tls_cert_file = $TLS/relay.pem" "smtpd_tls_key_file = $TLS/relay.key" \
+    "smtpd_tls_security_level = may" "smtpd_tls_loglevel = 1"
+postfix reload >/dev/null 2>&1
+sed -i -e 's|^transport = "sendmail"$|transport = "smtp"\nsmtp_host = "localhost"\nsmtp_port = 25\nsmtp_starttls = true\nsmtp_ca_file = "'"$TLS/ca.pem"'"|' \
+    "$DATA/regmail.toml"
+grep -q '^transport = "smtp"$' "$DATA/regmail.toml" || fail "regmail.toml: transport not switched"
+say "regmail delivers by smtp to localhost:25, STARTTLS, trusting only $TLS/ca.pem"
+TLS_BEFORE=$(grep -c 'TLS connection established from localhost' "$PFLOG" || true)
+submit bob 1002 b1-check-free "$ROBOT" "s/E2E-B1/E2E-T1/"
+wait_replies 12
+expect E2E-T1 registrar1002 success 1000
+TLS_AFTER=$(grep -c 'TLS connection established from localhost' "$PFLOG" || true)
+[ "$TLS_AFTER" -gt "$TLS_BEFORE" ] || fail "the reply did not come over TLS: $(grep smtpd "$PFLOG" | tail -5)"
+say "reply E2E-T1 through regmail's smtp transport over TLS ($(grep 'TLS connection established from localhost' "$PFLOG" | tail -1 | sed 's/.*established from //'))"
+
+# --- 6. nothing lost, nothing twice -------------------------------------------------------------
 deadline=$(($(date +%s) + TIMEOUT))
 until [ -z "$(postqueue -j)" ]; do
     [ "$(date +%s)" -lt "$deadline" ] || fail "Postfix's queue did not empty: $(postqueue -p)"
