@@ -287,21 +287,37 @@ fn tick(d: &Path, at: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-#[test]
-fn a_reply_goes_to_the_relay_once() {
+/// A registry whose replies go to `host:port` (with `more` settings), after
+/// one perscreate of `who` (number `n`) went through `process`: its data
+/// dir, the mail, and the reply's outbox row (the invariants checked).
+fn one_reply(
+    host: &str,
+    port: u16,
+    more: &str,
+    who: Registrar,
+    n: usize,
+) -> (tempfile::TempDir, Vec<u8>, OutboxRow) {
     let tmp = data_dir();
     let d = tmp.path();
-    let relay = Relay::start(Offer::default());
-    use_relay(d, "127.0.0.1", relay.port, "");
-    let mail = Signer::new(ALICE).mail(&perscreate(&ALICE, 1), SIGNED_AT);
+    use_relay(d, host, port, more);
+    let mail = Signer::new(who).mail(&perscreate(&who, n), SIGNED_AT);
     process(d, &mail, 0);
-
     let db = read_db(d);
-    assert_db_invariants(&db, "after delivery by smtp");
+    assert_db_invariants(&db, "after the delivery attempt");
     let row = assert_handled_once(&db, &mail, "success");
-    let reply = db.outbox_of(&row.server_trid)[0].clone();
-    assert!(reply.delivered.is_some(), "{reply:?}");
+    let outbox = db.outbox_of(&row.server_trid);
+    assert_eq!(outbox.len(), 1, "{outbox:?}");
+    let reply = outbox[0].clone();
     assert_eq!(reply.attempts, 1);
+    (tmp, mail, reply)
+}
+
+#[test]
+fn a_reply_goes_to_the_relay_once() {
+    let relay = Relay::start(Offer::default());
+    let (tmp, mail, reply) = one_reply("127.0.0.1", relay.port, "", ALICE, 1);
+    let d = tmp.path();
+    assert!(reply.delivered.is_some(), "{reply:?}");
 
     let got = relay.accepted();
     assert_eq!(got.len(), 1, "{got:?}");
@@ -327,25 +343,18 @@ fn a_reply_goes_to_the_relay_once() {
     // The same mail again is a duplicate: nothing more goes out.
     process(d, &mail, 0);
     assert_eq!(relay.accepted().len(), 1);
-    assert!(!d.join("outbox").exists() || outbox_dir(d).files.is_empty());
+    assert_eq!(relay.log.lock().unwrap().connections, 1);
 }
 
 #[test]
 fn credentials_reach_the_relay() {
-    let tmp = data_dir();
-    let d = tmp.path();
     let relay = Relay::start(Offer {
         auth: true,
         tls: false,
     });
-    use_relay(
-        d,
-        "127.0.0.1",
-        relay.port,
-        "smtp_user = \"regmail\"\nsmtp_password = \"s3cret word\"\n",
-    );
-    let mail = Signer::new(BOB).mail(&perscreate(&BOB, 1), SIGNED_AT);
-    process(d, &mail, 0);
+    let login = "smtp_user = \"regmail\"\nsmtp_password = \"s3cret word\"\n";
+    let (_tmp, _, reply) = one_reply("127.0.0.1", relay.port, login, BOB, 1);
+    assert!(reply.delivered.is_some(), "{reply:?}");
     let got = relay.accepted();
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(
@@ -361,19 +370,11 @@ fn credentials_reach_the_relay() {
 #[test]
 fn a_refusing_relay_defers_and_tick_delivers_exactly_once() {
     for (mode, answer) in [(Mode::RejectRecipient, "550"), (Mode::FailData, "451")] {
-        let tmp = data_dir();
-        let d = tmp.path();
         let relay = Relay::start(Offer::default());
         relay.set_mode(mode);
-        use_relay(d, "127.0.0.1", relay.port, "");
-        let mail = Signer::new(ALICE).mail(&perscreate(&ALICE, 2), SIGNED_AT);
-        process(d, &mail, 0);
-        let db = read_db(d);
-        assert_db_invariants(&db, "after a refused delivery");
-        let row = assert_handled_once(&db, &mail, "success");
-        let reply = db.outbox_of(&row.server_trid)[0].clone();
+        let (tmp, _, reply) = one_reply("127.0.0.1", relay.port, "", ALICE, 2);
+        let d = tmp.path();
         assert_eq!(reply.delivered, None, "{mode:?}");
-        assert_eq!(reply.attempts, 1);
         assert_eq!(reply.next_attempt, "2026-11-22T08:20:00.000Z");
         let error = reply.last_error.clone().unwrap_or_default();
         assert!(error.contains(answer), "{mode:?}: {error}");
@@ -388,7 +389,7 @@ fn a_refusing_relay_defers_and_tick_delivers_exactly_once() {
         assert!(t.contains("0 delivered"), "{t}");
         let got = relay.accepted();
         assert_eq!(got.len(), 1, "{mode:?}: delivered exactly once");
-        let r = read_db(d).outbox_of(&row.server_trid)[0].clone();
+        let r = read_db(d).outbox_of(&reply.server_trid)[0].clone();
         assert_eq!(r.attempts, 2);
         assert!(r.delivered.is_some());
         assert_eq!(got[0].data, r.message);
@@ -397,16 +398,9 @@ fn a_refusing_relay_defers_and_tick_delivers_exactly_once() {
 
 #[test]
 fn no_relay_listening_defers_the_reply() {
-    let tmp = data_dir();
+    let (tmp, _, reply) = one_reply("127.0.0.1", closed_port(), "", ALICE, 3);
     let d = tmp.path();
-    use_relay(d, "127.0.0.1", closed_port(), "");
-    let mail = Signer::new(ALICE).mail(&perscreate(&ALICE, 3), SIGNED_AT);
-    process(d, &mail, 0);
-    let db = read_db(d);
-    assert_db_invariants(&db, "with no relay");
-    let row = assert_handled_once(&db, &mail, "success");
-    let reply = db.outbox_of(&row.server_trid)[0].clone();
-    assert_eq!((reply.delivered.as_deref(), reply.attempts), (None, 1));
+    assert_eq!(reply.delivered, None);
     assert!(reply.last_error.is_some());
 
     let relay = Relay::start(Offer::default());
@@ -421,8 +415,6 @@ fn no_relay_listening_defers_the_reply() {
 /// AUTH only after STARTTLS).
 #[test]
 fn starttls_with_the_relays_own_ca() {
-    let tmp = data_dir();
-    let d = tmp.path();
     let relay = Relay::start(Offer {
         auth: true,
         tls: true,
@@ -431,17 +423,14 @@ fn starttls_with_the_relays_own_ca() {
         "smtp_starttls = true\nsmtp_ca_file = \"{}\"\nsmtp_user = \"regmail\"\nsmtp_password = \"pw\"\n",
         test_ca()
     );
-    use_relay(d, "localhost", relay.port, &more);
-    let mail = Signer::new(ALICE).mail(&perscreate(&ALICE, 4), SIGNED_AT);
-    process(d, &mail, 0);
+    let (_tmp, _, reply) = one_reply("localhost", relay.port, &more, ALICE, 4);
     let got = relay.accepted();
-    assert_eq!(got.len(), 1, "{:?}", read_db(d).outbox);
+    assert_eq!(got.len(), 1, "{reply:?}");
     assert_eq!(
         got[0].login,
         Some(("regmail".to_string(), "pw".to_string()))
     );
     assert_eq!(relay.log.lock().unwrap().tls_sessions, 1);
-    let reply = read_db(d).outbox[0].clone();
     assert_eq!(got[0].data, reply.message);
     assert!(reply.delivered.is_some());
 }
@@ -450,16 +439,13 @@ fn starttls_with_the_relays_own_ca() {
 /// private certificate is refused, nothing is sent, the reply waits.
 #[test]
 fn starttls_refuses_a_certificate_it_cannot_verify() {
-    let tmp = data_dir();
-    let d = tmp.path();
     let relay = Relay::start(Offer {
         auth: false,
         tls: true,
     });
-    use_relay(d, "localhost", relay.port, "smtp_starttls = true\n");
-    let mail = Signer::new(ALICE).mail(&perscreate(&ALICE, 5), SIGNED_AT);
-    process(d, &mail, 0);
-    let reply = read_db(d).outbox[0].clone();
+    let starttls = "smtp_starttls = true\n";
+    let (tmp, _, reply) = one_reply("localhost", relay.port, starttls, ALICE, 5);
+    let d = tmp.path();
     assert_eq!(reply.delivered, None);
     let error = reply.last_error.unwrap_or_default();
     assert!(error.to_lowercase().contains("certificate"), "{error}");
@@ -468,12 +454,8 @@ fn starttls_refuses_a_certificate_it_cannot_verify() {
 
     // A CA file without a certificate in it is named as the problem.
     std::fs::write(d.join("relay-ca.pem"), "not a certificate\n").unwrap();
-    use_relay(
-        d,
-        "localhost",
-        relay.port,
-        "smtp_starttls = true\nsmtp_ca_file = \"relay-ca.pem\"\n",
-    );
+    let more = "smtp_starttls = true\nsmtp_ca_file = \"relay-ca.pem\"\n";
+    use_relay(d, "localhost", relay.port, more);
     let t = tick(d, "2026-11-22T08:20:00Z");
     assert!(t.contains("1 deferred"), "{t}");
     let error = read_db(d).outbox[0].last_error.clone().unwrap_or_default();
