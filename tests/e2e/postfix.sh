@@ -15,8 +15,9 @@
 #     and answered exactly once, by both routes (pipe transport and procmail);
 #   - with `regmail serve` running, the pipe transport's and procmail's `process`
 #     runs hand their mail to it (its log shows them handled);
-#   - with the `smtp` transport (STARTTLS, a CA made for the run as `smtp_ca_file`)
-#     the reply goes to Postfix over TLS and arrives like the others;
+#   - with the `smtp` transport, plain to localhost:25 (contrib/README.md's setting)
+#     and with STARTTLS (a CA made for the run as `smtp_ca_file`: over TLS), the
+#     replies go to Postfix over SMTP and arrive like the others;
 #   - nothing is lost: N mails submitted -> N journal rows -> N replies, no duplicate.
 # Prints PASS and the time taken; exits non-zero with a message on any failure.
 # Leaves the packages and the test users (regmail, registrar1001..1003) installed;
@@ -411,9 +412,22 @@ expect E2E-S2 registrar1003 success 1000
 stop_serve
 say "both handled by regmail serve (its log), replies through sendmail"
 
-# --- 5. the smtp transport: replies over SMTP with STARTTLS, the relay's own CA ------------------
-# A CA made for this run issues Postfix's certificate for localhost; regmail trusts
-# that CA alone (smtp_ca_file); with smtp_starttls no mail leaves without TLS.
+# --- 5. the smtp transport: replies to Postfix over SMTP, plain and with STARTTLS -----------------
+# First as contrib/README.md has the systemd units deliver (plain SMTP to localhost:25),
+# then with STARTTLS: a CA made for this run issues Postfix's certificate for localhost,
+# and regmail trusts that CA alone (smtp_ca_file); with smtp_starttls no mail leaves
+# without TLS.
+tls_sessions() { grep -c 'TLS connection established from localhost' "$PFLOG" || true; }
+sed -i -e 's|^transport = "sendmail"$|transport = "smtp"\nsmtp_host = "localhost"\nsmtp_port = 25\nsmtp_starttls = false|' \
+    "$DATA/regmail.toml"
+grep -q '^transport = "smtp"$' "$DATA/regmail.toml" || fail "regmail.toml: transport not switched"
+say "regmail delivers by smtp to localhost:25 (contrib/README.md's setting)"
+TLS_BEFORE=$(tls_sessions)
+submit bob 1002 b1-check-free "$ROBOT" "s/E2E-B1/E2E-T1/"
+wait_replies 12
+expect E2E-T1 registrar1002 success 1000
+[ "$(tls_sessions)" = "$TLS_BEFORE" ] || fail "TLS without smtp_starttls"
+
 TLS="$WORK/tls"
 mkdir -p "$TLS"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
@@ -427,17 +441,15 @@ chmod 644 "$TLS/ca.pem"
 postconf -e "smtpd_tls_cert_file = $TLS/relay.pem" "smtpd_tls_key_file = $TLS/relay.key" \
     "smtpd_tls_security_level = may" "smtpd_tls_loglevel = 1"
 postfix reload >/dev/null 2>&1
-sed -i -e 's|^transport = "sendmail"$|transport = "smtp"\nsmtp_host = "localhost"\nsmtp_port = 25\nsmtp_starttls = true\nsmtp_ca_file = "'"$TLS/ca.pem"'"|' \
+sed -i -e 's|^smtp_starttls = false$|smtp_starttls = true\nsmtp_ca_file = "'"$TLS/ca.pem"'"|' \
     "$DATA/regmail.toml"
-grep -q '^transport = "smtp"$' "$DATA/regmail.toml" || fail "regmail.toml: transport not switched"
+grep -q '^smtp_starttls = true$' "$DATA/regmail.toml" || fail "regmail.toml: STARTTLS not switched on"
 say "regmail delivers by smtp to localhost:25, STARTTLS, trusting only $TLS/ca.pem"
-TLS_BEFORE=$(grep -c 'TLS connection established from localhost' "$PFLOG" || true)
-submit bob 1002 b1-check-free "$ROBOT" "s/E2E-B1/E2E-T1/"
-wait_replies 12
-expect E2E-T1 registrar1002 success 1000
-TLS_AFTER=$(grep -c 'TLS connection established from localhost' "$PFLOG" || true)
-[ "$TLS_AFTER" -gt "$TLS_BEFORE" ] || fail "the reply did not come over TLS: $(grep smtpd "$PFLOG" | tail -5)"
-say "reply E2E-T1 through regmail's smtp transport over TLS ($(grep 'TLS connection established from localhost' "$PFLOG" | tail -1 | sed 's/.*established from //'))"
+submit bob 1002 b1-check-free "$ROBOT" "s/E2E-B1/E2E-T2/"
+wait_replies 13
+expect E2E-T2 registrar1002 success 1000
+[ "$(tls_sessions)" -gt "$TLS_BEFORE" ] || fail "the reply did not come over TLS: $(grep smtpd "$PFLOG" | tail -5)"
+say "reply E2E-T2 through regmail's smtp transport over TLS ($(grep 'TLS connection established from localhost' "$PFLOG" | tail -1 | sed 's/.*established from //'))"
 
 # --- 6. nothing lost, nothing twice -------------------------------------------------------------
 deadline=$(($(date +%s) + TIMEOUT))
