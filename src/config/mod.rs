@@ -505,6 +505,12 @@ mod tests {
         assert_eq!(p.zones, vec!["at", "co.at", "or.at"]);
         assert_eq!(cfg.mail.max_line_length, 78);
         assert_eq!(cfg.delivery.transport, Transport::File);
+        assert_eq!(cfg.delivery.smtp_ca_file, None);
+        let cfg = Config::parse("[delivery]\nsmtp_ca_file = \"relay-ca.pem\"\n").unwrap();
+        assert_eq!(
+            cfg.delivery.smtp_ca_file.as_deref(),
+            Some(Path::new("relay-ca.pem"))
+        );
     }
 
     #[test]
