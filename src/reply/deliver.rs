@@ -215,6 +215,12 @@ fn smtp_transport(config: &Config, data_dir: &Path) -> Result<SmtpTransport, Str
         .timeout(Some(std::time::Duration::from_secs(30)));
     if d.smtp_starttls {
         b = b.tls(Tls::Required(tls_parameters(config, data_dir)?));
+    } else if d.smtp_ca_file.is_some() {
+        return Err(
+            "smtp_ca_file is set but smtp_starttls is off: the mail would go \
+                    without TLS; set smtp_starttls = true"
+                .to_string(),
+        );
     }
     if !d.smtp_user.is_empty() {
         if !d.smtp_starttls && !is_loopback(&d.smtp_host) {
@@ -277,9 +283,13 @@ fn smtp(config: &Config, data_dir: &Path, mails: &[OutboxMail]) -> Vec<Result<()
 }
 
 /// The message as SMTP's DATA wants it from lettre: every line end CRLF
-/// (RFC 5321 2.3.8; a relay guarding against smuggling refuses a bare LF),
-/// without the last one, which lettre sends itself before the final dot
-/// (with it, the relay would store one empty line more than the outbox).
+/// (RFC 5321 2.3.8: lettre doubles a leading dot only after CRLF, so a
+/// bare LF followed by "." could end the data early at a lenient relay,
+/// and a relay guarding against smuggling refuses bare LFs), without the
+/// last one, which lettre sends itself before the final dot (with it, the
+/// relay would store one empty line more than the outbox). The outbox
+/// holds text mails with CRLF line ends (`reply::compose`); a lone CR is
+/// passed on as it is.
 fn wire_form(message: &[u8]) -> Cow<'_, [u8]> {
     let bare = |i: usize, b: &u8| *b == b'\n' && (i == 0 || message[i - 1] != b'\r');
     if !message.iter().enumerate().any(|(i, b)| bare(i, b)) {
@@ -322,6 +332,7 @@ mod tests {
             ("192.0.2.25", true),
             ("localhost", false),
             ("127.0.0.1", false),
+            ("::1", false),
             ("[::1]", false),
         ] {
             let mut config = Config::default();
@@ -333,6 +344,15 @@ mod tests {
             config.delivery.smtp_starttls = true;
             assert!(smtp_transport(&config, Path::new(".")).is_ok(), "{host}");
         }
+    }
+
+    /// A CA file asks for TLS: without STARTTLS nothing goes out.
+    #[test]
+    fn a_ca_file_without_starttls_is_refused() {
+        let mut config = Config::default();
+        config.delivery.smtp_ca_file = Some("relay-ca.pem".into());
+        let refused = smtp_transport(&config, Path::new(".")).err();
+        assert!(refused.is_some_and(|e| e.contains("smtp_starttls is off")));
     }
 
     #[test]
