@@ -6,11 +6,15 @@
 //! - a reply reaches the relay once, from the registry's address to the
 //!   registrar's, with exactly the bytes the outbox holds (CRLF line ends,
 //!   no blank line added), and is recorded as delivered;
+//! - a refused template's reply (codes, lines) goes the same way, signed;
 //! - with `smtp_user` the relay's AUTH PLAIN gets the configured credentials;
 //! - a relay that refuses (550 at RCPT, 451 after DATA) or hangs up:
 //!   `process` exits 0, the reply waits with the relay's answer as its error
 //!   and a back-off, and a `tick` once the relay takes it delivers it
-//!   exactly once.
+//!   exactly once;
+//! - STARTTLS to a relay whose certificate the test CA of `tests/smtp-tls/`
+//!   issued: delivered with `smtp_ca_file`, refused without it (and with a
+//!   CA file that holds no certificate).
 //!
 //! Nothing here is opt-in: `cargo test --test smtp`.
 
@@ -305,14 +309,25 @@ fn one_reply(
     who: Registrar,
     n: usize,
 ) -> (tempfile::TempDir, Vec<u8>, OutboxRow) {
+    let relay = (host, port, more);
+    one_answer(relay, who, &perscreate(&who, n), "success")
+}
+
+/// [`one_reply`] for any template `text` of `who`, handled with `result`.
+fn one_answer(
+    (host, port, more): (&str, u16, &str),
+    who: Registrar,
+    text: &str,
+    result: &str,
+) -> (tempfile::TempDir, Vec<u8>, OutboxRow) {
     let tmp = data_dir();
     let d = tmp.path();
     use_relay(d, host, port, more);
-    let mail = Signer::new(who).mail(&perscreate(&who, n), SIGNED_AT);
+    let mail = Signer::new(who).mail(text, SIGNED_AT);
     process(d, &mail, 0);
     let db = read_db(d);
     assert_db_invariants(&db, "after the delivery attempt");
-    let row = assert_handled_once(&db, &mail, "success");
+    let row = assert_handled_once(&db, &mail, result);
     let outbox = db.outbox_of(&row.server_trid);
     assert_eq!(outbox.len(), 1, "{outbox:?}");
     let reply = outbox[0].clone();
@@ -352,6 +367,29 @@ fn a_reply_goes_to_the_relay_once() {
     process(d, &mail, 0);
     assert_eq!(relay.accepted().len(), 1);
     assert_eq!(relay.log.lock().unwrap().connections, 1);
+}
+
+/// A refused template's reply reaches the relay as queued: signed, with
+/// its error's code, line and key (reply.md), nothing added or lost.
+#[test]
+fn a_refused_templates_reply_goes_to_the_relay() {
+    let relay = Relay::start(Offer::default());
+    let text = perscreate_invalid(&ALICE, 6);
+    let (tmp, _, reply) = one_answer(("127.0.0.1", relay.port, ""), ALICE, &text, "failed");
+    assert!(reply.delivered.is_some(), "{reply:?}");
+    let got = relay.accepted();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].data, reply.message);
+    let (_, body) = support::split_mail(&got[0].data);
+    let signed = support::verify_body(&body, &registry_cert(tmp.path()), instant(NOW)).unwrap();
+    for line in [
+        "result:       failed",
+        "client-trid:  ALP-P00006",
+        "warning:      3003 line 11 key \"phone\" value normalised: now +4315056416",
+        "error:        5208 line 12 key \"e-mail\" invalid e-mail address: not-an-address",
+    ] {
+        assert!(signed.lines().any(|l| l == line), "{line}\n{signed}");
+    }
 }
 
 #[test]

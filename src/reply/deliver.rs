@@ -246,7 +246,8 @@ fn tls_parameters(config: &Config, data_dir: &Path) -> Result<TlsParameters, Str
     if let Some(file) = &d.smtp_ca_file {
         let path = data_dir.join(file);
         let pem = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+        const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
+        if !pem.windows(BEGIN.len()).any(|w| w == BEGIN) {
             return Err(format!("{}: no PEM certificate in it", path.display()));
         }
         let cas = Certificate::from_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))?;
