@@ -12,6 +12,7 @@
 //!   `process` exits 0, the reply waits with the relay's answer as its error
 //!   and a back-off, and a `tick` once the relay takes it delivers it
 //!   exactly once;
+//! - a backlog of due mails goes over one connection per delivery run;
 //! - STARTTLS to a relay whose certificate the test CA of `tests/smtp-tls/`
 //!   issued: delivered with `smtp_ca_file`, refused without it (and with a
 //!   CA file that holds no certificate).
@@ -454,6 +455,44 @@ fn a_relay_that_is_down_defers_the_reply() {
     let t = tick(d, "2026-11-22T08:20:00Z");
     assert!(t.contains("1 delivered"), "{t}");
     assert_eq!(relay.accepted().len(), 1);
+}
+
+/// A backlog goes to the relay over one connection: a delivery run opens
+/// one (lettre's pool) instead of one TCP (and TLS) handshake per mail, and
+/// a mail the relay refused does not spoil the next one's connection.
+#[test]
+fn a_backlog_goes_over_one_connection() {
+    let relay = Relay::start(Offer::default());
+    relay.set_mode(Mode::RejectRecipient);
+    let tmp = data_dir();
+    let d = tmp.path();
+    use_relay(d, "127.0.0.1", relay.port, "");
+    for n in 1..=3 {
+        process(
+            d,
+            &Signer::new(ALICE).mail(&perscreate(&ALICE, n), SIGNED_AT),
+            0,
+        );
+    }
+    assert!(relay.accepted().is_empty());
+    assert_eq!(relay.log.lock().unwrap().connections, 3, "one run each");
+
+    relay.set_mode(Mode::Accept);
+    let t = tick(d, "2026-11-22T08:20:00Z");
+    assert!(t.contains("3 delivered"), "{t}");
+    let got = relay.accepted();
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert_eq!(
+        relay.log.lock().unwrap().connections,
+        4,
+        "one for the three"
+    );
+    let db = read_db(d);
+    assert_db_invariants(&db, "after the backlog");
+    for mail in &got {
+        let row = db.outbox.iter().find(|r| r.message == mail.data);
+        assert!(row.is_some_and(|r| r.delivered.is_some()), "{mail:?}");
+    }
 }
 
 /// STARTTLS to a relay whose certificate a private CA issued: trusted with
