@@ -12,7 +12,8 @@
 //!   `process` exits 0, the reply waits with the relay's answer as its error
 //!   and a back-off, and a `tick` once the relay takes it delivers it
 //!   exactly once;
-//! - a backlog of due mails goes over one connection per delivery run;
+//! - a backlog of due mails goes over one connection per delivery run,
+//!   closed with QUIT; a refused mail's connection is closed, not reused;
 //! - STARTTLS to a relay whose certificate the test CA of `tests/smtp-tls/`
 //!   issued: delivered with `smtp_ca_file`, refused without it (and with a
 //!   CA file that holds no certificate).
@@ -38,6 +39,8 @@ enum Mode {
     Accept,
     /// 550 to every recipient.
     RejectRecipient,
+    /// 550 to the next recipient, then [`Mode::Accept`].
+    RejectOnce,
     /// 451 once the data is in.
     FailData,
 }
@@ -62,6 +65,8 @@ struct Log {
     connections: usize,
     /// Sessions that went on inside TLS (STARTTLS).
     tls_sessions: usize,
+    /// QUIT commands: connections the client closed as SMTP wants.
+    quits: usize,
 }
 
 /// A connection's handler: what it hears goes into the shared log.
@@ -86,8 +91,13 @@ impl Handler for Recorder {
     }
 
     fn rcpt(&mut self, to: &str) -> Response {
-        if self.mode() == Mode::RejectRecipient {
-            return response::NO_MAILBOX;
+        match self.mode() {
+            Mode::RejectRecipient => return response::NO_MAILBOX,
+            Mode::RejectOnce => {
+                self.log.lock().unwrap().mode = Some(Mode::Accept);
+                return response::NO_MAILBOX;
+            }
+            _ => {}
         }
         self.current.to.push(to.to_string());
         response::OK
@@ -243,6 +253,9 @@ fn converse<S: std::io::Read + Write>(
         line.clear();
         if stream.read_until(b'\n', &mut line)? == 0 {
             return Ok(Action::Close);
+        }
+        if line.eq_ignore_ascii_case(b"QUIT\r\n") {
+            handler.log.lock().unwrap().quits += 1;
         }
         let answer = session.process(&line);
         if line == b".\r\n" && answer.is_error {
@@ -458,8 +471,9 @@ fn a_relay_that_is_down_defers_the_reply() {
 }
 
 /// A backlog goes to the relay over one connection: a delivery run opens
-/// one (lettre's pool) instead of one TCP (and TLS) handshake per mail, and
-/// a mail the relay refused does not spoil the next one's connection.
+/// one (lettre's pool) instead of one TCP (and TLS) handshake per mail,
+/// closes it with QUIT, and a mail the relay refused closes its connection
+/// without losing the others: the next mail opens a new one.
 #[test]
 fn a_backlog_goes_over_one_connection() {
     let relay = Relay::start(Offer::default());
@@ -475,23 +489,30 @@ fn a_backlog_goes_over_one_connection() {
         );
     }
     assert!(relay.accepted().is_empty());
-    assert_eq!(relay.log.lock().unwrap().connections, 3, "one run each");
+    let counts = || {
+        let log = relay.log.lock().unwrap();
+        (log.connections, log.quits)
+    };
+    assert_eq!(counts(), (3, 3), "one run each, each closed with QUIT");
 
-    relay.set_mode(Mode::Accept);
+    // The first mail is refused: its connection ends, the other two share one.
+    relay.set_mode(Mode::RejectOnce);
     let t = tick(d, "2026-11-22T08:20:00Z");
-    assert!(t.contains("3 delivered"), "{t}");
+    assert!(t.contains("2 delivered, 1 deferred"), "{t}");
+    assert_eq!(relay.accepted().len(), 2);
+    assert_eq!(counts(), (5, 5), "the refused mail's, then one for two");
+
+    let t = tick(d, "2026-11-22T12:00:00Z");
+    assert!(t.contains("1 delivered"), "{t}");
+    assert_eq!(counts(), (6, 6));
     let got = relay.accepted();
-    assert_eq!(got.len(), 3, "{got:?}");
-    assert_eq!(
-        relay.log.lock().unwrap().connections,
-        4,
-        "one for the three"
-    );
     let db = read_db(d);
     assert_db_invariants(&db, "after the backlog");
-    for mail in &got {
-        let row = db.outbox.iter().find(|r| r.message == mail.data);
-        assert!(row.is_some_and(|r| r.delivered.is_some()), "{mail:?}");
+    assert_eq!(db.outbox.len(), 3, "{:?}", db.outbox);
+    for row in &db.outbox {
+        assert!(row.delivered.is_some(), "{row:?}");
+        let copies = got.iter().filter(|m| m.data == row.message).count();
+        assert_eq!(copies, 1, "each reply reached the relay once: {row:?}");
     }
 }
 
