@@ -167,9 +167,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         d.ours / d.floor,
         d.floor_is
     );
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
         "  batch wall time per template {:.1} us = {:.2}x the sum of the floors \
-         (two cores, with delivery and bookkeeping that have no floor; shown, not the target: decision 102)",
+         ({cores} cores, with delivery and bookkeeping that have no floor; shown, not the target: decision 102)",
         per_template * 1e6,
         per_template / floor
     );

@@ -45,13 +45,25 @@ pub const KEY_FILE: &str = "registry-key.asc";
 /// The socket `regmail serve` listens on.
 pub const SOCKET_FILE: &str = "regmail.sock";
 
-/// Runs the command; returns the exit code.
+/// Runs the command; returns the exit code. A panic (a bug of ours or of a
+/// library, e.g. one that cannot start a thread) is an internal error like
+/// any other: the caller maps it to the command's failure code (75 for
+/// `process`, so the MTA retries instead of bouncing; an open transaction
+/// was rolled back as the panic unwound, and a mail committed before it is
+/// a duplicate when it comes again).
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
-    let result = dispatch(cli);
+    let result = caught(|| dispatch(cli));
     if tracing::enabled!(tracing::Level::DEBUG) {
         tracing::debug!(peak_rss_kib = peak_rss_kib(), "run finished");
     }
     result
+}
+
+/// `f`'s result, or an error if it panicked (the panic hook has printed
+/// the panic's message on stderr).
+fn caught(f: impl FnOnce() -> anyhow::Result<u8>) -> anyhow::Result<u8> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("internal error: a panic (reported above)")))
 }
 
 /// This process's peak resident memory, KiB (Linux: `VmHWM`, which, unlike
@@ -193,4 +205,16 @@ pub fn open(paths: &Paths, clock: Box<dyn Clock>) -> anyhow::Result<Registry> {
         ids: Box::new(crate::ids::RandomIds),
         data_dir: paths.data_dir.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::caught;
+
+    #[test]
+    fn a_panic_is_an_internal_error() {
+        assert_eq!(caught(|| Ok(3)).unwrap(), 3);
+        let e = caught(|| panic!("no thread")).unwrap_err();
+        assert!(e.to_string().contains("internal error"), "{e}");
+    }
 }
